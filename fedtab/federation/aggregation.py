@@ -1,0 +1,87 @@
+"""Server-side aggregation of party updates: FedAvg by rows, or Fed-TGAN's similarity-aware weights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+Weights = dict[str, np.ndarray]
+
+
+def weighted_average(updates: Sequence[Weights], weights: Sequence[float]) -> Weights:
+    """A convex combination of updates, key by key; integer buffers (BatchNorm counters) are rounded back."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    out: Weights = {}
+    for key in updates[0]:
+        stacked = np.stack([u[key].astype(np.float64) for u in updates])
+        mean = np.tensordot(w, stacked, axes=1)
+        dtype = updates[0][key].dtype
+        out[key] = np.rint(mean).astype(dtype) if np.issubdtype(dtype, np.integer) else mean.astype(dtype)
+    return out
+
+
+def row_count_weights(num_examples: Sequence[int]) -> np.ndarray:
+    n = np.asarray(num_examples, dtype=np.float64)
+    return n / n.sum()
+
+
+def similarity_weights(distances: np.ndarray, num_examples: Sequence[int], *, softmax: bool) -> np.ndarray:
+    """Fed-TGAN's table-similarity-aware weights.
+
+    ``distances`` is (parties, columns): each party's per-column distance to the global
+    distribution (Jensen-Shannon for categorical, Wasserstein for continuous). Per column the
+    distances are normalised over parties, summed into S_k; w'_k = (1 - S_k / sum S) * n_k / N;
+    then either a softmax (the paper's choice, which flattens weights towards uniform) or a plain
+    normalisation.
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    column_totals = d.sum(axis=0, keepdims=True)
+    normalised = np.divide(d, column_totals, out=np.zeros_like(d), where=column_totals > 0)
+    scores = normalised.sum(axis=1)
+    total = scores.sum()
+    share = scores / total if total > 0 else np.zeros_like(scores)
+    raw = (1.0 - share) * row_count_weights(num_examples)
+    if softmax:
+        e = np.exp(raw - raw.max())
+        return e / e.sum()
+    if raw.sum() <= 0:
+        return row_count_weights(num_examples)
+    return raw / raw.sum()
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) between two count vectors."""
+    p = _to_probs(p)
+    q = _to_probs(q)
+    m = 0.5 * (p + q)
+    return float(np.sqrt(max(0.5 * _kl(p, m) + 0.5 * _kl(q, m), 0.0)))
+
+
+def histogram_wasserstein(p: np.ndarray, q: np.ndarray) -> float:
+    """Wasserstein-1 between two histograms on the same bins, in units of the [0, 1]-scaled range."""
+    cdf_gap = np.cumsum(_to_probs(p)) - np.cumsum(_to_probs(q))
+    return float(np.abs(cdf_gap).sum() / max(len(cdf_gap), 1))
+
+
+def party_distances(party_marginals: Sequence[Mapping[str, np.ndarray]], kinds: Mapping[str, str]) -> np.ndarray:
+    """(parties, columns) distances of each party's marginals to the summed (global) ones."""
+    columns = list(kinds)
+    out = np.zeros((len(party_marginals), len(columns)))
+    for j, column in enumerate(columns):
+        total = np.sum([m[column] for m in party_marginals], axis=0)
+        metric = js_distance if kinds[column] == "categorical" else histogram_wasserstein
+        out[:, j] = [metric(m[column], total) for m in party_marginals]
+    return out
+
+
+def _to_probs(counts: np.ndarray) -> np.ndarray:
+    c = np.clip(np.asarray(counts, dtype=np.float64), 0, None)
+    s = c.sum()
+    return c / s if s > 0 else np.full(c.size, 1.0 / max(c.size, 1))
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    mask = p > 0
+    return float(np.sum(p[mask] * np.log2(p[mask] / q[mask])))

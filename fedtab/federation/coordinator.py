@@ -1,0 +1,163 @@
+"""The server's side of a run: statistics rounds fit the plan, training rounds fit the model.
+
+Transport-free: Flower's grid (simulation or deployment) and the in-process test transport both
+implement ``Transport``. Round loops, aggregation and history live here once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from fedtab.config import FedtabConfig
+from fedtab.errors import FederationError
+from fedtab.federation import keys
+from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
+from fedtab.federation.payload import Payload
+from fedtab.models.registry import create_model
+from fedtab.schema import TableSchema
+from fedtab.transformers import PlanFitter, TransformPlan
+
+Weights = dict[str, np.ndarray]
+Progress = Callable[[str, int, int, Mapping[str, float]], None]
+
+
+class Transport(Protocol):
+    """Sends one message per party and returns the replies by party name."""
+
+    @property
+    def parties(self) -> dict[str, int]:
+        """Party name -> row count, learnt when the federation starts."""
+
+    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
+        """Replies from the parties that answered; raise FederationError if a reply is an error."""
+
+
+@dataclass(frozen=True)
+class FederatedFit:
+    """What a run produces, before it becomes a ModelState."""
+
+    plan: TransformPlan
+    weights: Weights
+    parties: dict[str, int]
+    history: list[dict[str, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    plan_rounds: int = 0
+
+
+def run_federation(transport: Transport, *, config: FedtabConfig, schema: TableSchema, progress: Progress | None = None) -> FederatedFit:
+    parties = dict(transport.parties)
+    started = time.perf_counter()
+    plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress)
+    encoders_done = time.perf_counter()
+    weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress)
+    timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
+    return FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds)
+
+
+def fit_plan(
+    transport: Transport, *, config: FedtabConfig, schema: TableSchema, progress: Progress | None = None
+) -> tuple[TransformPlan, int, list[dict[str, np.ndarray]]]:
+    """Ferry the encoder fitter's requests to every party; also keep each party's marginals."""
+    fitter = PlanFitter(
+        schema,
+        num_components=config.bgm_components,
+        sample_cap=config.bgm_sample_cap,
+        max_em_rounds=config.bgm_max_rounds,
+        max_categories=config.max_categories,
+        min_category_count=config.min_category_count,
+        mode="exact",
+        seed=config.seed,
+    )
+    names = sorted(transport.parties)
+    schema_json = json.dumps(schema.to_dict())
+    per_party_by_stage: dict[str, list[dict[str, np.ndarray]]] = {}
+    rounds = 0
+    while (request := fitter.next_request()) is not None:
+        common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
+        replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=common) for p in names})
+        _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
+        stats = [replies[p].arrays for p in names]
+        per_party_by_stage[request.stage] = stats
+        fitter.merge(stats)
+        rounds += 1
+        if progress:
+            progress("encoders", rounds, 0, {})
+    plan = fitter.finalize()
+    return plan, rounds, fitter.party_marginals(per_party_by_stage)
+
+
+def train(
+    transport: Transport,
+    *,
+    plan: TransformPlan,
+    config: FedtabConfig,
+    marginals: list[dict[str, np.ndarray]],
+    progress: Progress | None = None,
+) -> tuple[Weights, list[dict[str, float]], list[str]]:
+    model = create_model(config.model, plan, config.model_options, seed=config.seed)
+    weights = model.init_weights()
+    names = sorted(transport.parties)
+    static = {
+        keys.PLAN: json.dumps(plan.to_dict()),
+        keys.RUN + ".seed": config.seed,
+        keys.RUN + ".model": config.model,
+        keys.RUN + ".options": json.dumps(model.options),
+        keys.RUN + ".local_epochs": float(config.local_epochs),
+        keys.RUN + ".batch_size": config.batch_size,
+    }
+    party_weights = _aggregation_weights(config, marginals, [transport.parties[p] for p in names], plan)
+    history: list[dict[str, float]] = []
+    warnings: list[str] = []
+    for round_index in range(config.rounds):
+        payload = Payload(arrays=weights, config={**static, keys.ROUND: round_index})
+        replies = transport.exchange(keys.TRAIN, {p: payload for p in names})
+        answered = [p for p in names if p in replies]
+        if not answered:
+            raise FederationError(
+                f"No party replied to training round {round_index + 1}; the federation is down. "
+                "Check the parties' processes and network, then rerun."
+            )
+        if len(answered) < len(names):
+            missing = sorted(set(names) - set(answered))
+            warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
+        share = np.array([party_weights[names.index(p)] for p in answered])
+        weights = weighted_average([replies[p].arrays for p in answered], share)
+        record = _round_record(round_index, replies, answered)
+        history.append(record)
+        if progress:
+            progress("training", round_index + 1, config.rounds, record)
+    return weights, history, warnings
+
+
+def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndarray]], rows: list[int], plan: TransformPlan) -> np.ndarray:
+    if config.aggregation == "fedavg" or not marginals:
+        return row_count_weights(rows)
+    kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.columns if c.name in marginals[0]}
+    distances = party_distances(marginals, kinds)
+    return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
+
+
+def _round_record(round_index: int, replies: Mapping[str, Payload], answered: list[str]) -> dict[str, float]:
+    rows = np.array([replies[p].metrics.get(keys.NUM_EXAMPLES, 0.0) for p in answered])
+    record: dict[str, float] = {"round": float(round_index + 1), "parties": float(len(answered))}
+    for name in ("loss_g", "loss_d"):
+        values = np.array([replies[p].metrics.get(name, np.nan) for p in answered])
+        if np.isfinite(values).any():
+            record[name] = float(np.average(values, weights=rows) if rows.sum() > 0 else values.mean())
+    return record
+
+
+def _require_all(replies: Mapping[str, Payload], names: list[str], what: str, round_index: int) -> None:
+    missing = sorted(set(names) - set(replies))
+    if missing:
+        raise FederationError(
+            f"Parties {missing} did not reply during {what} (statistics round {round_index + 1}); every party's "
+            "statistics are needed for the encoders. Check that they are running, then rerun."
+        )

@@ -1,0 +1,21 @@
+"""Message types and record keys shared by the server and the parties: the only place they are spelled."""
+
+HELLO = "query.hello"
+STATS = "query.stats"
+TRAIN = "train.model"
+
+ARRAYS = "arrays"
+CONFIG = "config"
+METRICS = "metrics"
+OPTIMIZER_STATE = "fedtab.optimizer"
+
+ERROR_KIND = "error_kind"
+ERROR_MESSAGE = "error_message"
+NUM_EXAMPLES = "num-examples"
+PARTY = "party"
+ROWS = "rows"
+STAGE = "stage"
+SCHEMA = "schema"
+PLAN = "plan"
+ROUND = "round"
+RUN = "run"

@@ -1,0 +1,105 @@
+"""What a party does when a message arrives: read its own table, compute statistics, train locally.
+
+Transport-free, so the Flower ClientApp and the in-process test transport share it. A party's rows
+are read here and nowhere else; only statistics and weights go back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedtab.errors import FedtabError, PartyError
+from fedtab.federation import keys
+from fedtab.federation.payload import Payload
+from fedtab.models.registry import create_model
+from fedtab.rng import numpy_rng
+from fedtab.schema import PartyTable, TableSchema
+from fedtab.transformers import StatsRequest, TransformPlan, local_statistics
+
+Weights = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class StagedParty:
+    """A party's name and where its table lies on its own machine (Parquet, already aligned)."""
+
+    name: str
+    path: str
+
+
+class PartyWorker:
+    """Answers the server's messages for one party."""
+
+    def __init__(self, party: StagedParty) -> None:
+        self.party = party
+
+    def handle(self, message_type: str, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
+        """Reply to one message; ``state`` is what the party keeps between rounds (optimizer buffers)."""
+        try:
+            if message_type == keys.HELLO:
+                return self._hello(), state
+            if message_type == keys.STATS:
+                return self._stats(payload), state
+            if message_type == keys.TRAIN:
+                return self._train(payload, state)
+        except FedtabError as error:
+            return Payload.from_error(error), state
+        return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
+
+    def _hello(self) -> Payload:
+        frame = _read_table(self.party.path)
+        return Payload(config={keys.PARTY: self.party.name, keys.ROWS: len(frame)})
+
+    def _table(self, schema_json: str) -> PartyTable:
+        schema = TableSchema.from_dict(json.loads(schema_json))
+        return PartyTable(self.party.name, _read_table(self.party.path), schema)
+
+    def _stats(self, payload: Payload) -> Payload:
+        config = dict(payload.config)
+        table = self._table(str(config.pop(keys.SCHEMA)))
+        stage = str(config.pop(keys.STAGE))
+        seed = int(config.pop(keys.RUN + ".seed"))
+        request = StatsRequest(stage=stage, arrays=dict(payload.arrays), config=config)
+        return Payload(arrays=local_statistics(table, request, seed=seed))
+
+    def _train(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
+        c = payload.config
+        plan_json = str(c[keys.PLAN])
+        seed = int(c[keys.RUN + ".seed"])
+        data = _encoded_rows(self.party.path, self.party.name, plan_json, seed)
+        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
+        update = model.local_update(
+            dict(payload.arrays),
+            data,
+            epochs=float(c[keys.RUN + ".local_epochs"]),
+            batch_size=int(c[keys.RUN + ".batch_size"]),
+            round_index=int(c[keys.ROUND]),
+            party=self.party.name,
+            optimizer_state=state or None,
+        )
+        metrics = {keys.NUM_EXAMPLES: float(update.num_examples), **update.metrics}
+        return Payload(arrays=update.weights, metrics=metrics), update.optimizer_state
+
+
+@lru_cache(maxsize=16)
+def _read_table(path: str) -> pd.DataFrame:
+    if not Path(path).exists():
+        raise PartyError(f"Staged table '{path}' is missing on this party; restart the run.")
+    return pd.read_parquet(path)
+
+
+@lru_cache(maxsize=8)
+def _plan(plan_json: str) -> TransformPlan:
+    return TransformPlan.from_dict(json.loads(plan_json))
+
+
+@lru_cache(maxsize=16)
+def _encoded_rows(path: str, party: str, plan_json: str, seed: int) -> np.ndarray:
+    """Encode once per plan; later rounds reuse the rows (the plan travels with every round)."""
+    return _plan(plan_json).encode(_read_table(path), numpy_rng(seed, "encode", party))

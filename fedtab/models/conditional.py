@@ -1,0 +1,87 @@
+"""Conditional vectors and training-by-sampling over the *global* vocabulary.
+
+Every party uses the same condition layout (from the plan), so the generator and discriminator
+inputs agree across parties even when a party lacks some categories. Training conditions are
+drawn by log-frequency of the global counts, restricted to the categories this party holds (a
+real row must match its condition); generation conditions follow the global frequencies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedtab.transformers import TransformPlan
+
+
+class ConditionalSampler:
+    """Draws condition vectors and the real rows that match them, vectorised over a batch."""
+
+    def __init__(self, plan: TransformPlan, data: np.ndarray | None = None) -> None:
+        spans = list(plan.discrete_spans)
+        self.data_starts = np.array([s.start for s in spans], dtype=np.int64)
+        self.dims = np.array([s.dim for s in spans], dtype=np.int64)
+        self.cond_offsets = np.concatenate([[0], np.cumsum(self.dims)[:-1]]).astype(np.int64) if spans else np.zeros(0, np.int64)
+        self.cond_dim = int(self.dims.sum())
+        self.global_probs = [_normalise(np.asarray(s.counts, dtype=np.float64)) for s in spans]
+        self._log_counts = [np.log1p(np.clip(np.asarray(s.counts, dtype=np.float64), 0, None)) for s in spans]
+        self._orders: list[np.ndarray] = []
+        self._starts: list[np.ndarray] = []
+        self._local_counts: list[np.ndarray] = []
+        self.train_probs: list[np.ndarray] = []
+        if data is not None:
+            self._index_rows(data)
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.dims)
+
+    def _index_rows(self, data: np.ndarray) -> None:
+        for j in range(self.num_columns):
+            start, dim = self.data_starts[j], self.dims[j]
+            categories = data[:, start : start + dim].argmax(axis=1)
+            counts = np.bincount(categories, minlength=dim)
+            self._orders.append(np.argsort(categories, kind="stable"))
+            self._starts.append(np.concatenate([[0], np.cumsum(counts)[:-1]]))
+            self._local_counts.append(counts)
+            weights = np.where(counts > 0, np.maximum(self._log_counts[j], 1e-3), 0.0)
+            self.train_probs.append(_normalise(weights))
+
+    def sample_train(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Condition vectors, their column masks, and indices of real rows that satisfy them."""
+        columns = rng.integers(self.num_columns, size=batch)
+        categories = np.zeros(batch, dtype=np.int64)
+        rows = np.zeros(batch, dtype=np.int64)
+        for j in np.unique(columns):
+            where = np.flatnonzero(columns == j)
+            cats = rng.choice(self.dims[j], size=where.size, p=self.train_probs[j])
+            offsets = np.floor(rng.random(where.size) * self._local_counts[j][cats]).astype(np.int64)
+            categories[where] = cats
+            rows[where] = self._orders[j][self._starts[j][cats] + offsets]
+        return self._one_hot(columns, categories), self._mask(columns), rows
+
+    def sample_generation(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Conditions for generation: a column uniformly, then a category by its global frequency."""
+        columns = rng.integers(self.num_columns, size=batch)
+        categories = np.zeros(batch, dtype=np.int64)
+        for j in np.unique(columns):
+            where = np.flatnonzero(columns == j)
+            categories[where] = rng.choice(self.dims[j], size=where.size, p=self.global_probs[j])
+        return self._one_hot(columns, categories), self._mask(columns)
+
+    def _one_hot(self, columns: np.ndarray, categories: np.ndarray) -> np.ndarray:
+        cond = np.zeros((columns.size, self.cond_dim), dtype=np.float32)
+        cond[np.arange(columns.size), self.cond_offsets[columns] + categories] = 1.0
+        return cond
+
+    def _mask(self, columns: np.ndarray) -> np.ndarray:
+        mask = np.zeros((columns.size, self.num_columns), dtype=np.float32)
+        mask[np.arange(columns.size), columns] = 1.0
+        return mask
+
+
+def _normalise(weights: np.ndarray) -> np.ndarray:
+    weights = np.clip(weights, 0, None)
+    total = weights.sum()
+    if total <= 0:
+        return np.full(weights.size, 1.0 / max(weights.size, 1))
+    return weights / total

@@ -1,0 +1,136 @@
+"""The SDK: a federated synthesizer with scikit-learn manners, built from the same config as the CLI."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import polars as pl
+
+from fedtab.config import FedtabConfig
+from fedtab.connectors import align, check_party, load_party, reconcile
+from fedtab.errors import ConfigError, NotFittedError
+from fedtab.federation.coordinator import FederatedFit, Progress
+from fedtab.federation.local import LocalTransport, Tap
+from fedtab.federation.party import StagedParty
+from fedtab.model_state import ModelState
+from fedtab.sampler import sample_table
+from fedtab.schema import ColumnKind, PartyTable, TableSchema
+
+PartySource = str | Path | pd.DataFrame | pl.DataFrame
+Engine = Literal["simulation", "local"]
+MIN_PARTY_ROWS = 10
+
+
+class FederatedSynthesizer:
+    """Fit encoders and a generative model across parties that keep their rows; sample a synthetic table.
+
+    Parameters
+    ----------
+    config:
+        The run's settings; keyword overrides replace single fields (``rounds=5``).
+    engine:
+        ``"simulation"`` runs Flower's simulation engine (one virtual SuperNode per party);
+        ``"local"`` runs every party in this process, one after another (same results, no Ray).
+    """
+
+    def __init__(self, config: FedtabConfig | None = None, *, engine: Engine = "simulation", **overrides: Any) -> None:
+        self.config = config
+        self.engine = engine
+        self.overrides = overrides
+
+    def _resolved_config(self) -> FedtabConfig:
+        base = self.config if self.config is not None else FedtabConfig()
+        if not isinstance(base, FedtabConfig):
+            raise ConfigError(f"config must be a FedtabConfig; got {type(base).__name__}. Build one with FedtabConfig(...).")
+        return base.replace(**self.overrides) if self.overrides else base
+
+    def fit(
+        self,
+        parties: Mapping[str, PartySource] | Sequence[PartyTable],
+        *,
+        overrides: Mapping[str, str | ColumnKind] | None = None,
+        metadata: TableSchema | None = None,
+        progress: Progress | None = None,
+        tap: Tap | None = None,
+    ) -> FederatedSynthesizer:
+        """Read each party's table, reconcile schemas, run the federation; returns self."""
+        if self.engine not in ("simulation", "local"):
+            raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
+        config = self._resolved_config()
+        tables = load_parties(parties, overrides=overrides, metadata=metadata)
+        schema = metadata if metadata is not None else reconcile(tables)
+        aligned = [align(t, schema) for t in tables]
+        for table in aligned:
+            check_party(table, min_rows=MIN_PARTY_ROWS)
+        with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir:
+            staged = stage_parties(aligned, Path(run_dir))
+            fit = self._run(staged, config=config, schema=schema, progress=progress, tap=tap)
+        self.state_ = ModelState(
+            plan=fit.plan, weights=fit.weights, config=config, parties=fit.parties,
+            history=fit.history, warnings=fit.warnings, timings={**fit.timings, "plan_rounds": float(fit.plan_rounds)},
+        )
+        return self
+
+    def _run(self, staged: list[StagedParty], *, config: FedtabConfig, schema: TableSchema, progress: Progress | None, tap: Tap | None) -> FederatedFit:
+        from fedtab.federation.coordinator import run_federation
+
+        if self.engine == "local":
+            return run_federation(LocalTransport(staged, tap=tap), config=config, schema=schema, progress=progress)
+        from fedtab.federation.simulation import run_simulation
+
+        return run_simulation(staged, config=config, schema=schema, progress=progress, tap=tap)
+
+    def sample(self, num_rows: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
+        """Synthetic rows in the real schema; the same seed gives the same rows."""
+        state = self._state()
+        rows = num_rows if num_rows is not None else (state.config.rows or sum(state.parties.values()))
+        return sample_table(state, rows, seed=state.config.seed if seed is None else seed)
+
+    def save(self, path: str | Path) -> Path:
+        return self._state().save(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FederatedSynthesizer:
+        state = ModelState.load(path)
+        synthesizer = cls(state.config)
+        synthesizer.state_ = state
+        return synthesizer
+
+    def _state(self) -> ModelState:
+        state = getattr(self, "state_", None)
+        if state is None:
+            raise NotFittedError("This FederatedSynthesizer is not fitted yet. Call fit(parties) or load(path) first.")
+        return state
+
+
+def load_parties(
+    parties: Mapping[str, PartySource] | Sequence[PartyTable],
+    *,
+    overrides: Mapping[str, str | ColumnKind] | None = None,
+    metadata: TableSchema | None = None,
+) -> list[PartyTable]:
+    if isinstance(parties, Mapping):
+        tables = [load_party(name, source, overrides=overrides, metadata=metadata) for name, source in parties.items()]
+    else:
+        tables = list(parties)
+    if not tables:
+        raise ConfigError("No parties given. Pass at least one party, e.g. {'clinic_a': 'a.csv'}.")
+    names = [t.name for t in tables]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"Party names must be unique; {duplicated} appear more than once. Rename them.")
+    return tables
+
+
+def stage_parties(tables: Sequence[PartyTable], run_dir: Path) -> list[StagedParty]:
+    """Write each aligned table where only its own party's worker reads it (one file per party)."""
+    staged = []
+    for index, table in enumerate(tables):
+        path = run_dir / f"party-{index}.parquet"
+        table.frame.to_parquet(path, index=False)
+        staged.append(StagedParty(table.name, str(path)))
+    return staged
