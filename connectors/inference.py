@@ -1,0 +1,258 @@
+"""Schema inference: decide each column's kind from its values, or take the kind a user declares.
+
+Every check works on whole columns or on the distinct values (``value_counts``), never row by
+row, so a million-row column with a hundred thousand distinct values stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    infer_dtype,
+    is_bool_dtype,
+    is_complex_dtype,
+    is_datetime64_any_dtype,
+    is_numeric_dtype,
+)
+
+from fedtab.connectors.dtypes import datetime_dtype_of, export_dtype
+from fedtab.connectors.values import (
+    DATE_SHARE,
+    as_text,
+    describe_bad,
+    guess_date_format,
+    is_boolean_pair,
+    is_integral,
+    to_boolean,
+    to_datetime,
+    to_number,
+)
+from fedtab.errors import ConfigError, SchemaError
+from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
+
+ID_SHARE = 0.95
+"""Share of non-missing rows that must be distinct for a column to be identifier-like."""
+
+_NUMBER_OBJECTS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "integer-na"})
+_DATE_OBJECTS = frozenset({"datetime", "datetime64", "date"})
+_BOOLEAN_CANDIDATES = 16
+
+Overrides = Mapping[str, "str | ColumnKind"]
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    *,
+    overrides: Overrides | None = None,
+    id_threshold: int = 1000,
+    party: str = "?",
+) -> TableSchema:
+    """Infer each column's kind, export dtype and missingness; ``overrides`` win over inference.
+
+    Parameters
+    ----------
+    frame : the party's rows, with text column names.
+    overrides : column -> kind ("numerical", "categorical", "boolean", "datetime", "id").
+    id_threshold : distinct count from which a mostly-unique text or integer column is an identifier.
+    party : the party's name, used in error messages.
+    """
+    if isinstance(id_threshold, bool) or not isinstance(id_threshold, int) or id_threshold < 1:
+        raise ConfigError(f"id_threshold must be an int >= 1; got {id_threshold!r}. Pass e.g. id_threshold=1000.")
+    check_column_names(frame.columns, party)
+    kinds = parse_kinds(overrides, party=party)
+    unknown = sorted(set(kinds) - set(frame.columns))
+    if unknown:
+        raise ConfigError(
+            f"Overrides name columns that party '{party}' does not have: {unknown}; "
+            f"its columns are {list(frame.columns)}. Fix the column names in the overrides."
+        )
+    columns = (
+        infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party)
+        for name in frame.columns
+    )
+    return TableSchema(tuple(columns))
+
+
+def parse_kinds(overrides: Overrides | None, *, party: str = "?") -> dict[str, ColumnKind]:
+    """Column -> ColumnKind from the words users write; every unknown word is reported at once."""
+    kinds: dict[str, ColumnKind] = {}
+    problems: list[str] = []
+    for column, kind in (overrides or {}).items():
+        try:
+            kinds[column] = kind if isinstance(kind, ColumnKind) else ColumnKind(str(kind).strip().lower())
+        except ValueError:
+            problems.append(f"column '{column}': {kind!r} is not a kind; use one of {[k.value for k in ColumnKind]}")
+    if problems:
+        raise ConfigError(f"Invalid overrides for party '{party}':\n" + "\n".join(f"  - {p}" for p in problems))
+    return kinds
+
+
+def check_column_names(names: Iterable[object], party: str) -> None:
+    """Column names must be unique text, since the schema addresses columns by name."""
+    index = pd.Index(list(names), dtype=object)
+    problems = [f"column name {n!r} is a {type(n).__name__}, not text" for n in index if not isinstance(n, str)]
+    problems += [f"column name {n!r} appears more than once" for n in index[index.duplicated()].unique()]
+    if problems:
+        raise SchemaError(f"Party '{party}' has column names fedtab cannot use; rename them:", problems)
+
+
+def infer_column(
+    series: pd.Series, *, kind: ColumnKind | None = None, id_threshold: int = 1000, party: str = "?"
+) -> ColumnSchema:
+    """One column's schema: detected from the values, or checked against a declared ``kind``."""
+    name = str(series.name)
+    present = int(series.notna().sum())
+    if kind is None and present == 0:
+        note = f"all {len(series)} values are missing; the kind is taken from the other parties"
+        return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", has_missing=len(series) > 0, note=note)
+    typed = _typed(series, name, party)
+    if kind is not None:
+        return _declared(typed, name, kind, party)
+    if is_bool_dtype(typed.dtype):
+        return _boolean(typed, name)
+    if is_datetime64_any_dtype(typed.dtype):
+        return _datetime(typed, name)
+    if is_numeric_dtype(typed.dtype):
+        return _numerical(typed, name, present, id_threshold)
+    return _text(typed, name, present, id_threshold)
+
+
+def _typed(series: pd.Series, name: str, party: str) -> pd.Series:
+    """Object columns that hold numbers, booleans or dates as Python objects get a typed dtype."""
+    dtype = series.dtype
+    if is_complex_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) or isinstance(
+        dtype, (pd.PeriodDtype, pd.IntervalDtype)
+    ):
+        raise SchemaError(
+            f"Column '{name}' of party '{party}' has dtype {dtype}, which fedtab does not model. "
+            "Convert it to numbers, text or dates before loading."
+        )
+    if dtype != object:
+        return series
+    found = infer_dtype(series, skipna=True)
+    if found in _NUMBER_OBJECTS:
+        return pd.to_numeric(series)
+    if found == "boolean":
+        return series.astype("boolean")
+    if found in _DATE_OBJECTS:
+        return to_datetime(series, None)[0]
+    return series
+
+
+def _boolean(series: pd.Series, name: str, note: str = "") -> ColumnSchema:
+    missing = bool(series.isna().any())
+    dtype = export_dtype(ColumnKind.BOOLEAN, is_integer=False, has_missing=missing)
+    return ColumnSchema(name, ColumnKind.BOOLEAN, dtype, has_missing=missing, note=note)
+
+
+def _datetime(series: pd.Series, name: str, note: str = "") -> ColumnSchema:
+    missing = bool(series.isna().any())
+    return ColumnSchema(name, ColumnKind.DATETIME, datetime_dtype_of(series), has_missing=missing, note=note)
+
+
+def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
+    integer = is_integral(series)
+    missing = bool(series.isna().any())
+    if integer and _id_like(series.nunique(dropna=True) if present >= id_threshold else 0, present, id_threshold):
+        return _identifier(series, name, present, integer=True)
+    dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
+    return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
+
+
+def _id_like(distinct: int, present: int, id_threshold: int) -> bool:
+    return distinct >= id_threshold and distinct >= ID_SHARE * present
+
+
+def _identifier(series: pd.Series, name: str, present: int, *, integer: bool, note: str = "") -> ColumnSchema:
+    missing = bool(series.isna().any())
+    if not note:
+        distinct = series.nunique(dropna=True)
+        note = f"identifier-like: {distinct} distinct values in {present} rows; not modelled, fresh ids are generated"
+    dtype = export_dtype(ColumnKind.IDENTIFIER, is_integer=integer, has_missing=missing)
+    return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, is_integer=integer, has_missing=missing, note=note)
+
+
+def _text(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
+    """Text: boolean words, then dates, then identifiers, and categorical otherwise."""
+    counts = _value_counts(as_text(series), name)
+    missing = bool(series.isna().any())
+    if len(counts) <= _BOOLEAN_CANDIDATES and is_boolean_pair(counts.index):
+        return _boolean(series, name)
+    guess = guess_date_format(counts)
+    if guess is not None and guess.share >= DATE_SHARE:
+        note = ""
+        if guess.unparsed_rows:
+            note = (
+                f"{guess.unparsed_rows} of {guess.rows} values are not dates "
+                f"(e.g. {guess.unparsed_example!r}) and are read as missing"
+            )
+        return ColumnSchema(
+            name, ColumnKind.DATETIME, guess.dtype, has_missing=missing or guess.unparsed_rows > 0,
+            datetime_format=guess.format, note=note,
+        )
+    if _id_like(len(counts), present, id_threshold):
+        return _identifier(series, name, present, integer=False)
+    return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", has_missing=missing)
+
+
+def _value_counts(text: pd.Series, name: str) -> pd.Series:
+    try:
+        return text.value_counts(dropna=True)
+    except TypeError as err:
+        raise SchemaError(
+            f"Column '{name}' holds values that cannot be compared (lists or dicts?): {err}. "
+            "Flatten the column to text or numbers before loading."
+        ) from err
+
+
+def _declared(series: pd.Series, name: str, kind: ColumnKind, party: str) -> ColumnSchema:
+    """The schema of a column whose kind the user set; values that cannot be that kind are an error."""
+    note = "kind set by override"
+    where = f"Column '{name}' of party '{party}' is declared {kind.value}"
+    if kind is ColumnKind.NUMERICAL:
+        numbers = _declared_numbers(series, where)
+        integer, missing = is_integral(numbers), bool(numbers.isna().any())
+        dtype = export_dtype(kind, is_integer=integer, has_missing=missing)
+        return ColumnSchema(name, kind, dtype, is_integer=integer, has_missing=missing, note=note)
+    if kind is ColumnKind.BOOLEAN:
+        _, bad = to_boolean(series)
+        _refuse(series, bad, f"{where} but holds values that are not true/false/yes/no/1/0", "categorical")
+        return _boolean(series, name, note)
+    if kind is ColumnKind.DATETIME:
+        return _declared_dates(series, name, where, note)
+    if kind is ColumnKind.IDENTIFIER:
+        integer = is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype) and is_integral(series)
+        return _identifier(series, name, int(series.notna().sum()), integer=integer,
+                           note="declared identifier; not modelled, fresh ids are generated")
+    return ColumnSchema(name, kind, "object", has_missing=bool(series.isna().any()), note=note)
+
+
+def _declared_numbers(series: pd.Series, where: str) -> pd.Series:
+    if is_datetime64_any_dtype(series.dtype):
+        raise SchemaError(f"{where} but holds dates. Declare it datetime instead.")
+    numbers, bad = to_number(series)
+    _refuse(series, bad, f"{where} but holds text", "categorical")
+    return numbers
+
+
+def _declared_dates(series: pd.Series, name: str, where: str, note: str) -> ColumnSchema:
+    """Dates in the format most values share; at most 5 % may fail to parse (read as missing)."""
+    fmt = None
+    if not is_datetime64_any_dtype(series.dtype):
+        guess = guess_date_format(_value_counts(as_text(series), name))
+        fmt = guess.format if guess is not None else None
+    parsed, bad = to_datetime(series, fmt)
+    if bad.sum() > (1.0 - DATE_SHARE) * series.notna().sum():
+        _refuse(series, bad, f"{where} but more than 5 % of its values are not dates", "categorical")
+    return ColumnSchema(name, ColumnKind.DATETIME, datetime_dtype_of(parsed), has_missing=bool(parsed.isna().any()),
+                        datetime_format=fmt, note=note)
+
+
+def _refuse(series: pd.Series, bad: pd.Series, what: str, other_kind: str) -> None:
+    if bool(np.any(bad)):
+        raise SchemaError(
+            f"{what} ({describe_bad(series, bad)}). Clean those rows or declare the column {other_kind}."
+        )
