@@ -156,8 +156,9 @@ def _datetime(series: pd.Series, name: str, note: str = "") -> ColumnSchema:
 def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
     integer = is_integral(series)
     missing = bool(series.isna().any())
-    if integer and _id_like(series.nunique(dropna=True) if present >= id_threshold else 0, present, id_threshold):
-        return _identifier(series, name, present, integer=True)
+    distinct = int(series.nunique(dropna=True)) if integer and present >= id_threshold else 0
+    if _id_like(distinct, present, id_threshold):
+        return _identifier(series, name, _id_note(distinct, present), integer=True)
     dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
     return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
 
@@ -166,18 +167,19 @@ def _id_like(distinct: int, present: int, id_threshold: int) -> bool:
     return distinct >= id_threshold and distinct >= ID_SHARE * present
 
 
-def _identifier(series: pd.Series, name: str, present: int, *, integer: bool, note: str = "") -> ColumnSchema:
+def _id_note(distinct: int, present: int) -> str:
+    return f"identifier-like: {distinct} distinct values in {present} rows; not modelled, fresh ids are generated"
+
+
+def _identifier(series: pd.Series, name: str, note: str, *, integer: bool) -> ColumnSchema:
     missing = bool(series.isna().any())
-    if not note:
-        distinct = series.nunique(dropna=True)
-        note = f"identifier-like: {distinct} distinct values in {present} rows; not modelled, fresh ids are generated"
     dtype = export_dtype(ColumnKind.IDENTIFIER, is_integer=integer, has_missing=missing)
     return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, is_integer=integer, has_missing=missing, note=note)
 
 
 def _text(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
     """Text: boolean words, then dates, then identifiers, and categorical otherwise."""
-    counts = _value_counts(as_text(series), name)
+    counts = as_text(series).value_counts(dropna=True)
     missing = bool(series.isna().any())
     if len(counts) <= _BOOLEAN_CANDIDATES and is_boolean_pair(counts.index):
         return _boolean(series, name)
@@ -194,18 +196,8 @@ def _text(series: pd.Series, name: str, present: int, id_threshold: int) -> Colu
             datetime_format=guess.format, note=note,
         )
     if _id_like(len(counts), present, id_threshold):
-        return _identifier(series, name, present, integer=False)
+        return _identifier(series, name, _id_note(len(counts), present), integer=False)
     return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", has_missing=missing)
-
-
-def _value_counts(text: pd.Series, name: str) -> pd.Series:
-    try:
-        return text.value_counts(dropna=True)
-    except TypeError as err:
-        raise SchemaError(
-            f"Column '{name}' holds values that cannot be compared (lists or dicts?): {err}. "
-            "Flatten the column to text or numbers before loading."
-        ) from err
 
 
 def _declared(series: pd.Series, name: str, kind: ColumnKind, party: str) -> ColumnSchema:
@@ -225,8 +217,7 @@ def _declared(series: pd.Series, name: str, kind: ColumnKind, party: str) -> Col
         return _declared_dates(series, name, where, note)
     if kind is ColumnKind.IDENTIFIER:
         integer = is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype) and is_integral(series)
-        return _identifier(series, name, int(series.notna().sum()), integer=integer,
-                           note="declared identifier; not modelled, fresh ids are generated")
+        return _identifier(series, name, "declared identifier; not modelled, fresh ids are generated", integer=integer)
     return ColumnSchema(name, kind, "object", has_missing=bool(series.isna().any()), note=note)
 
 
@@ -242,7 +233,7 @@ def _declared_dates(series: pd.Series, name: str, where: str, note: str) -> Colu
     """Dates in the format most values share; at most 5 % may fail to parse (read as missing)."""
     fmt = None
     if not is_datetime64_any_dtype(series.dtype):
-        guess = guess_date_format(_value_counts(as_text(series), name))
+        guess = guess_date_format(as_text(series).value_counts(dropna=True))
         fmt = guess.format if guess is not None else None
     parsed, bad = to_datetime(series, fmt)
     if bad.sum() > (1.0 - DATE_SHARE) * series.notna().sum():
