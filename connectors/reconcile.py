@@ -129,12 +129,15 @@ def _merge(name: str, seen: list[_Seen]) -> tuple[ColumnSchema | None, list[str]
 
 
 def _resolve(kinds: set[ColumnKind], present: list[_Seen]) -> ColumnKind | None:
-    richer = _RESOLVABLE.get(frozenset(kinds))
-    if richer is None:
-        return None
-    reference = next(s.column for s in present if s.column.kind is richer)
-    fits = all(not _bad(s.values, richer, reference).any() for s in present if s.column.kind is not richer)
-    return richer if fits else None
+    """The richer kind every other kind seen can be read as, when every value really fits it."""
+    for richer in (ColumnKind.BOOLEAN, ColumnKind.DATETIME):
+        plainer = kinds - {richer}
+        if richer not in kinds or any(_RESOLVABLE.get(frozenset({richer, k})) is not richer for k in plainer):
+            continue
+        reference = next(s.column for s in present if s.column.kind is richer)
+        if all(not _bad(s.values, richer, reference).any() for s in present if s.column.kind in plainer):
+            return richer
+    return None
 
 
 def _bad(values: pd.Series, kind: ColumnKind, reference: ColumnSchema) -> pd.Series:
@@ -174,7 +177,7 @@ def _why(side: _Seen, against: _Seen) -> str:
         return ""
     bad = _bad(side.values, against.column.kind, against.column)
     if not bad.any():
-        return f" (every value would read as {against.column.kind.value}, but it was declared so)"
+        return f" (every value would read as {against.column.kind.value})"
     return f" ({describe_bad(side.values, bad)})"
 
 
