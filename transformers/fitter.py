@@ -1,0 +1,316 @@
+"""The server side of the federated encoder fit: a small, transport-agnostic request/merge protocol.
+
+Stages, one message round each across all parties:
+
+1. ``summary`` — row and missing counts, numerical bounds (and moments in exact mode), bounded
+   top-k category counts. The server fixes bounds and vocabularies.
+2. ``histogram`` — a fine histogram per numerical column over the global bounds. The server fits
+   every mixture on the summed histograms; in ``histogram`` mode that is the final fit (the path
+   differential privacy takes: noised histograms, then post-processing only).
+3. ``em`` (exact mode) — federated variational-Bayes EM: parties return per-component sufficient
+   statistics, the server runs the M-step. One round per iteration for all columns at once, until
+   every column's lower bound per row moves less than 1e-3 or ``max_em_rounds`` is reached.
+
+A transport calls ``next_request`` / ``local_statistics`` on each party / ``merge`` until
+``next_request`` returns None, then ``finalize``. ``fit_plan`` does that in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from fedtab.errors import ConfigError, FederationError, NotFittedError, PartyError, SchemaError
+from fedtab.schema import ColumnKind, PartyTable, TableSchema
+from fedtab.transformers import mixture
+from fedtab.transformers import protocol as p
+from fedtab.transformers.assemble import PlanInputs, build_plan
+from fedtab.transformers.dtypes import dtype_problems, is_textual
+from fedtab.transformers.numeric_server import (
+    HistogramLayout,
+    Standardisation,
+    fit_histograms,
+    histogram_layout,
+    histogram_moments,
+    merge_moments,
+    standardise,
+)
+from fedtab.transformers.plan import DISCRETE_KINDS, NUMERIC_KINDS, TransformPlan
+from fedtab.transformers.vocabulary import Vocabulary, merge_vocabulary
+
+Mode = Literal["exact", "histogram"]
+MODES = ("exact", "histogram")
+EM_TOLERANCE = 1e-3
+_STAGE_DONE = "done"
+
+
+class PlanFitter:
+    """Builds a TransformPlan from statistics that parties compute on their own rows."""
+
+    def __init__(
+        self,
+        schema: TableSchema,
+        *,
+        num_components: int = 10,
+        sample_cap: int = 20_000,
+        max_em_rounds: int = 20,
+        max_categories: int = 1000,
+        min_category_count: int = 1,
+        mode: Mode = "exact",
+        seed: int = 0,
+        histogram_bins: int = 256,
+    ) -> None:
+        _check_int("num_components", num_components, 1, 50)
+        _check_int("sample_cap", sample_cap, 1)
+        _check_int("max_em_rounds", max_em_rounds, 1)
+        _check_int("max_categories", max_categories, 2)
+        _check_int("min_category_count", min_category_count, 1)
+        _check_int("seed", seed, 0)
+        _check_int("histogram_bins", histogram_bins, 2)
+        if mode not in MODES:
+            raise ConfigError(f"The 'mode' parameter of PlanFitter must be one of {MODES}. Got {mode!r} instead.")
+        problems = dtype_problems(schema)
+        if problems:
+            raise SchemaError("The schema handed to PlanFitter has columns it cannot decode into:", problems)
+        self.schema = schema
+        self.num_components, self.sample_cap, self.max_em_rounds = num_components, sample_cap, max_em_rounds
+        self.max_categories, self.min_category_count = max_categories, min_category_count
+        self.mode, self.seed, self.histogram_bins = mode, seed, histogram_bins
+        self.rounds_used = 0
+        self.em_rounds = 0
+        self._stage = p.STAGE_SUMMARY
+        self._numeric = [c for c in schema if c.kind in NUMERIC_KINDS]
+        self._discrete = [c for c in schema if c.kind in DISCRETE_KINDS]
+        self._summary: dict[str, np.ndarray] = {}
+        self._vocabularies: dict[str, Vocabulary] = {}
+        self._fitted = np.zeros(0, dtype=np.int64)
+        self._layout: HistogramLayout | None = None
+        self._space: Standardisation | None = None
+        self._state: mixture.MixtureState | None = None
+        self._active = np.zeros(0, dtype=bool)
+        self._bound = np.zeros(0)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def next_request(self) -> p.StatsRequest | None:
+        """The request every party must answer next; None once the plan is ready."""
+        if self._stage == p.STAGE_SUMMARY:
+            return p.StatsRequest(p.STAGE_SUMMARY, {}, self._summary_config())
+        if self._stage == p.STAGE_HISTOGRAM:
+            assert self._layout is not None
+            arrays = {p.REQ_LOW: self._layout.low, p.REQ_WIDTH: self._layout.width}
+            config = self._numeric_config(self._fitted) | {p.CFG_BINS: self.histogram_bins}
+            return p.StatsRequest(p.STAGE_HISTOGRAM, arrays, config)
+        if self._stage == p.STAGE_EM:
+            return self._em_request()
+        return None
+
+    def _summary_config(self) -> dict[str, p.ConfigValue]:
+        return self._numeric_config(np.arange(len(self._numeric))) | {
+            p.CFG_DISCRETE: [c.name for c in self._discrete],
+            p.CFG_BOOLEAN: [c.name for c in self._discrete if c.kind is ColumnKind.BOOLEAN],
+            p.CFG_MAX_CATEGORIES: self.max_categories,
+            p.CFG_MOMENTS: self.mode == "exact",
+        }
+
+    def _numeric_config(self, index: np.ndarray) -> dict[str, p.ConfigValue]:
+        columns = [self._numeric[i] for i in index]
+        return {
+            p.CFG_NUMERICAL: [c.name for c in columns],
+            p.CFG_NUMERICAL_KINDS: [c.kind.value for c in columns],
+            p.CFG_DATETIME_FORMATS: [c.datetime_format or "" for c in columns],
+            p.CFG_DISCRETE: [],
+            p.CFG_BOOLEAN: [],
+        }
+
+    def _em_request(self) -> p.StatsRequest:
+        assert self._state is not None and self._space is not None
+        active = np.flatnonzero(self._active)
+        state, space = self._state.take(active), self._space.take(active)
+        arrays = {key: getattr(state, name) for name, key in p.REQ_STATE.items()}
+        arrays |= {p.REQ_LOC: space.loc, p.REQ_SCALE: space.scale, p.REQ_POPULATION: self._population()[active]}
+        config = self._numeric_config(self._fitted[active]) | {p.CFG_SAMPLE_CAP: self.sample_cap, p.CFG_SEED: self.seed}
+        return p.StatsRequest(p.STAGE_EM, arrays, config)
+
+    def _population(self) -> np.ndarray:
+        return self._summary[p.NUM_COUNT][self._fitted]
+
+    # -- merging --------------------------------------------------------------------------------
+
+    def merge(self, party_stats: Sequence[dict[str, np.ndarray]]) -> None:
+        """Sum every party's reply to the current request and move to the next stage."""
+        request = self.next_request()
+        if request is None:
+            raise FederationError("merge() was called after the plan was ready; call finalize() instead.")
+        if not party_stats:
+            raise FederationError(
+                f"No party replied to the '{request.stage}' request (round {self.rounds_used + 1}); "
+                "expected one reply per party. Check that the parties are connected."
+            )
+        replies = [_checked(reply, i, request, self._expected_shapes(request)) for i, reply in enumerate(party_stats)]
+        {p.STAGE_SUMMARY: self._merge_summary, p.STAGE_HISTOGRAM: self._merge_histogram, p.STAGE_EM: self._merge_em}[
+            request.stage
+        ](replies)
+        self.rounds_used += 1
+
+    def _expected_shapes(self, request: p.StatsRequest) -> dict[str, tuple[int, ...]]:
+        if request.stage == p.STAGE_SUMMARY:
+            n_num, n_cat, width = len(self._numeric), len(self._discrete), self.max_categories
+            shapes = {p.ROWS: (1,), p.CAT_LABELS: (n_cat, width), p.CAT_COUNTS: (n_cat, width)}
+            shapes |= {k: (n_num,) for k in (p.NUM_COUNT, p.NUM_MISSING, p.NUM_MIN, p.NUM_MAX, p.NUM_NONINT)}
+            shapes |= {k: (n_cat,) for k in (p.CAT_MISSING, p.CAT_REST, p.CAT_REST_DISTINCT)}
+            if request.config[p.CFG_MOMENTS]:
+                shapes |= {p.NUM_SUM: (n_num,), p.NUM_M2: (n_num,)}
+            return shapes
+        if request.stage == p.STAGE_HISTOGRAM:
+            return {p.HIST_COUNTS: (len(self._fitted), self.histogram_bins)}
+        n_active = int(self._active.sum())
+        shapes = {k: (n_active, self.num_components) for k in (p.EM_NK, p.EM_S1, p.EM_S2)}
+        return shapes | {p.EM_ENTROPY: (n_active,), p.EM_TOTAL: (n_active,)}
+
+    def _merge_summary(self, replies: list[dict[str, np.ndarray]]) -> None:
+        summed = {k: sum(r[k] for r in replies) for k in (p.ROWS, p.NUM_COUNT, p.NUM_MISSING, p.NUM_NONINT)}
+        if summed[p.ROWS][0] <= 0:
+            raise PartyError("The parties hold no rows at all; expected at least one row. Check the parties' tables.")
+        summed[p.NUM_MIN] = np.min([r[p.NUM_MIN] for r in replies], axis=0, initial=np.inf)
+        summed[p.NUM_MAX] = np.max([r[p.NUM_MAX] for r in replies], axis=0, initial=-np.inf)
+        self._summary = summed
+        self._vocabularies = self._merge_vocabularies(replies)
+        self._fitted = np.flatnonzero(summed[p.NUM_COUNT] > 0)
+        if self.mode == "exact":
+            moments = merge_moments([r[p.NUM_COUNT] for r in replies], [r[p.NUM_SUM] for r in replies],
+                                    [r[p.NUM_M2] for r in replies])
+            self._space = standardise(moments).take(self._fitted)
+        low, high = self._bounds()
+        integral = summed[p.NUM_NONINT] == 0
+        f = self._fitted
+        self._layout = histogram_layout(low[f], high[f], integral[f], self.histogram_bins)
+        self._stage = p.STAGE_HISTOGRAM if len(self._fitted) else _STAGE_DONE
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Declared (public) bounds where the schema has them, else the observed global range."""
+        low, high = self._summary[p.NUM_MIN].copy(), self._summary[p.NUM_MAX].copy()
+        for j, column in enumerate(self._numeric):
+            if column.bounds is not None:
+                low[j], high[j] = column.bounds
+        return low, high
+
+    def _merge_vocabularies(self, replies: list[dict[str, np.ndarray]]) -> dict[str, Vocabulary]:
+        out = {}
+        for j, column in enumerate(self._discrete):
+            out[column.name] = merge_vocabulary(
+                column,
+                np.concatenate([r[p.CAT_LABELS][j] for r in replies]),
+                np.concatenate([r[p.CAT_COUNTS][j] for r in replies]),
+                missing=float(sum(r[p.CAT_MISSING][j] for r in replies)),
+                rest=float(sum(r[p.CAT_REST][j] for r in replies)),
+                rest_distinct=float(sum(r[p.CAT_REST_DISTINCT][j] for r in replies)),
+                max_categories=self.max_categories,
+                min_category_count=self.min_category_count,
+                textual=is_textual(column.dtype),
+            )
+        return out
+
+    def _merge_histogram(self, replies: list[dict[str, np.ndarray]]) -> None:
+        assert self._layout is not None
+        counts = np.clip(sum(r[p.HIST_COUNTS] for r in replies), 0.0, None)
+        if self.mode == "histogram":
+            self._space = standardise(histogram_moments(self._layout, counts))
+        assert self._space is not None
+        self._state = fit_histograms(self._layout, counts, self._space, self.num_components)
+        self._active = ~self._lossless_histograms()
+        self._bound = np.full(len(self._fitted), -np.inf)
+        self._stage = p.STAGE_EM if self.mode == "exact" and self._active.any() else _STAGE_DONE
+
+    def _lossless_histograms(self) -> np.ndarray:
+        """Columns whose unit-bin histogram holds every value exactly: EM on rows would add nothing."""
+        assert self._layout is not None
+        low, high = self._bounds()
+        f = self._fitted
+        inside = (self._summary[p.NUM_MIN][f] >= low[f]) & (self._summary[p.NUM_MAX][f] <= high[f])
+        return self._layout.unit & inside
+
+    def _merge_em(self, replies: list[dict[str, np.ndarray]]) -> None:
+        assert self._state is not None and self._space is not None
+        active = np.flatnonzero(self._active)
+        state = self._state.take(active)
+        stats = mixture.SufficientStats(
+            nk=sum(r[p.EM_NK] for r in replies), s1=sum(r[p.EM_S1] for r in replies),
+            s2=sum(r[p.EM_S2] for r in replies), entropy=sum(r[p.EM_ENTROPY] for r in replies),
+            total=sum(r[p.EM_TOTAL] for r in replies), centre=state.mean,
+        )
+        updated = mixture.m_step(stats, self._space.take(active).prior)
+        bound = mixture.lower_bound(updated, stats)
+        self._state = self._state.put(active, updated)
+        converged = np.abs(bound - self._bound[active]) < EM_TOLERANCE
+        self._bound[active] = bound
+        self._active[active[converged]] = False
+        self.em_rounds += 1
+        if not self._active.any() or self.em_rounds >= self.max_em_rounds:
+            self._stage = _STAGE_DONE
+
+    # -- the plan -------------------------------------------------------------------------------
+
+    def finalize(self) -> TransformPlan:
+        """The fitted plan; every request must have been answered and merged first."""
+        if self._stage != _STAGE_DONE:
+            raise NotFittedError(
+                f"The plan is not ready: the '{self._stage}' request has not been merged yet "
+                f"(after {self.rounds_used} rounds). Keep calling next_request()/merge() until next_request() "
+                "returns None, then call finalize()."
+            )
+        low, high = self._bounds()
+        return build_plan(
+            PlanInputs(
+                schema=self.schema,
+                summary=self._summary,
+                low=low,
+                high=high,
+                fitted=self._fitted,
+                space=self._space,
+                state=self._state,
+                vocabularies=self._vocabularies,
+            )
+        )
+
+
+def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
+    ok = ok and (high is None or value <= high)
+    if not ok:
+        upper = "inf)" if high is None else f"{high}]"
+        raise ConfigError(
+            f"The '{name}' parameter of PlanFitter must be an int in [{low}, {upper}. Got {value!r} instead."
+        )
+
+
+def _checked(
+    reply: dict[str, np.ndarray], index: int, request: p.StatsRequest, shapes: dict[str, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
+    """The reply with every expected key present and shaped as the request implies."""
+    for key, shape in shapes.items():
+        if key not in reply:
+            raise FederationError(
+                f"Reply {index} to the '{request.stage}' request lacks '{key}'; expected keys {sorted(shapes)}. "
+                "Make sure every party runs the same fedtab version."
+            )
+        if np.shape(reply[key]) != shape:
+            raise FederationError(
+                f"Reply {index} to the '{request.stage}' request has '{key}' of shape {np.shape(reply[key])}; "
+                f"expected {shape}. Make sure every party runs the same fedtab version and schema."
+            )
+    return {key: np.asarray(reply[key]) for key in shapes}
+
+
+def fit_plan(
+    tables: Sequence[PartyTable], *, schema: TableSchema | None = None, seed: int = 0, **options: object
+) -> TransformPlan:
+    """Run the whole protocol in this process (tests, benchmarks, single-machine use)."""
+    if not tables:
+        raise PartyError("fit_plan needs at least one PartyTable; got none. Pass the parties' tables.")
+    fitter = PlanFitter(schema or tables[0].schema, seed=seed, **options)  # type: ignore[arg-type]
+    while (request := fitter.next_request()) is not None:
+        fitter.merge([p.local_statistics(table, request, seed=seed) for table in tables])
+    return fitter.finalize()

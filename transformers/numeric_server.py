@@ -1,0 +1,128 @@
+"""Server-side arithmetic for numerical columns: merged moments, histogram layout, priors, final mixture.
+
+Mixtures are fitted in standardised units z = (x − loc)/scale so that datetimes in epoch seconds
+and counts in the millions are as well conditioned as ages; parameters go back to data units only
+when the plan is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedtab.transformers import mixture
+
+WEIGHT_THRESHOLD = 0.005
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Global count, mean and sum of squared deviations per column (Chan's parallel merge)."""
+
+    count: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+
+def merge_moments(counts: list[np.ndarray], sums: list[np.ndarray], m2s: list[np.ndarray]) -> Moments:
+    """Combine per-party (n, Σx, Σ(x − x̄_party)²) without the cancellation of raw Σx²."""
+    n = np.clip(np.stack(counts), 0.0, None)
+    total = n.sum(axis=0)
+    mean = np.stack(sums).sum(axis=0) / np.maximum(total, 1.0)
+    party_mean = np.stack(sums) / np.maximum(n, 1.0)
+    m2 = (np.clip(np.stack(m2s), 0.0, None) + n * (party_mean - mean) ** 2).sum(axis=0)
+    return Moments(total, mean, m2)
+
+
+@dataclass(frozen=True)
+class HistogramLayout:
+    """Per column: left edge and bin width of ``bins`` equal bins, and the within-bin variance.
+
+    Integer columns whose range fits get unit bins centred on the integers (``unit``): their bin
+    centres are the exact values, so the histogram is a lossless summary of the column and a fit on
+    it is the fit on every row.
+    """
+
+    low: np.ndarray
+    width: np.ndarray
+    extra_variance: np.ndarray
+    unit: np.ndarray
+    bins: int
+
+    def centres(self) -> np.ndarray:
+        return self.low[:, None] + self.width[:, None] * (np.arange(self.bins) + 0.5)
+
+
+def histogram_layout(low: np.ndarray, high: np.ndarray, integral: np.ndarray, bins: int) -> HistogramLayout:
+    unit = (integral & (high - low + 1 <= bins)) | (high <= low)
+    width = np.where(unit, 1.0, (high - low) / bins)
+    left = np.where(unit, low - 0.5, low)
+    extra = np.where(unit, 0.0, width**2 / 12.0)
+    return HistogramLayout(left, width, extra, unit, bins)
+
+
+@dataclass(frozen=True)
+class Standardisation:
+    """Where the mixtures live: z = (x − loc)/scale, with the prior expressed in z units."""
+
+    loc: np.ndarray
+    scale: np.ndarray
+    prior: mixture.MixturePrior
+
+    def take(self, index: np.ndarray) -> Standardisation:
+        prior = self.prior
+        taken = mixture.MixturePrior(
+            mean=prior.mean[index], covariance=prior.covariance[index], mean_precision=prior.mean_precision,
+            dof=prior.dof, weight_concentration=prior.weight_concentration, reg_covar=prior.reg_covar,
+        )
+        return Standardisation(self.loc[index], self.scale[index], taken)
+
+
+def standardise(moments: Moments) -> Standardisation:
+    """scikit-learn's default priors: mean prior = data mean, covariance prior = data variance (ddof 1)."""
+    variance = moments.m2 / np.maximum(moments.count, 1.0)
+    scale = np.where(variance > 0, np.sqrt(np.maximum(variance, 0.0)), 1.0)
+    unbiased = np.where(moments.count > 1, moments.m2 / np.maximum(moments.count - 1, 1.0), 1.0)
+    prior = mixture.MixturePrior(mean=np.zeros_like(scale), covariance=unbiased / scale**2)
+    return Standardisation(moments.mean, scale, prior)
+
+
+def histogram_moments(layout: HistogramLayout, counts: np.ndarray) -> Moments:
+    """Moments of the binned data (bin centres plus within-bin spread) for the histogram-only path."""
+    total = counts.sum(axis=1)
+    centres = layout.centres()
+    mean = (counts * centres).sum(axis=1) / np.maximum(total, 1.0)
+    m2 = (counts * (centres - mean[:, None]) ** 2).sum(axis=1) + total * layout.extra_variance
+    return Moments(total, mean, m2)
+
+
+def fit_histograms(
+    layout: HistogramLayout, counts: np.ndarray, space: Standardisation, n_components: int
+) -> mixture.MixtureState:
+    """Every column's mixture fitted on its summed histogram in one batched call (server only)."""
+    z = (layout.centres() - space.loc[:, None]) / space.scale[:, None]
+    extra = layout.extra_variance / space.scale**2
+    state, _ = mixture.fit_weighted(z, counts, space.prior, n_components, max_iter=300, tol=1e-6, extra_variance=extra)
+    return state
+
+
+@dataclass(frozen=True)
+class FinalMixture:
+    """One column's kept components in data units."""
+
+    means: tuple[float, ...]
+    stds: tuple[float, ...]
+    weights: tuple[float, ...]
+
+
+def final_mixture(state: mixture.MixtureState, loc: float, scale: float) -> FinalMixture:
+    """Drop components under the weight threshold, renormalise, and return to data units."""
+    weights = mixture.point_weights(state)
+    keep = weights > WEIGHT_THRESHOLD
+    if not keep.any():
+        keep = weights == weights.max()
+    kept = weights[keep] / weights[keep].sum()
+    means = loc + scale * state.mean[keep]
+    stds = scale * np.sqrt(state.cov[keep])
+    return FinalMixture(tuple(means.tolist()), tuple(stds.tolist()), tuple(kept.tolist()))

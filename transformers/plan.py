@@ -1,0 +1,203 @@
+"""The TransformPlan: per column, its encoded spans and fitted parameters; what every model reads.
+
+A plan is an immutable value made once by the server (``PlanFitter.finalize``) and broadcast. It
+encodes a party's frame into the CTGAN layout and decodes model output back into a frame with
+exactly the real schema. It holds only released statistics, never a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fedtab.errors import SchemaError
+from fedtab.schema import ColumnKind, TableSchema
+from fedtab.transformers import codecs
+
+PLAN_FORMAT_VERSION = 1
+NUMERIC_KINDS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
+DISCRETE_KINDS = (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN)
+
+
+@dataclass(frozen=True)
+class SpanInfo:
+    """One CTGAN output span: ``tanh`` for the scalar alpha, ``softmax`` for a one-hot block."""
+
+    dim: int
+    activation: str
+
+
+@dataclass(frozen=True)
+class DiscreteSpan:
+    """Where a categorical column sits in the encoded row, with its global category counts.
+
+    Models build conditional vectors and training-by-sampling from these.
+    """
+
+    column: str
+    start: int
+    dim: int
+    counts: np.ndarray
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """One column's encoding. Numerical fields are used by numerical/datetime columns only,
+    vocabulary fields by categorical/boolean ones; identifiers have no spans at all.
+
+    ``weights`` are the kept mixture components' weights renormalised to sum to 1; ``stds`` are
+    the components' standard deviations (scikit-learn's ``sqrt(covariances_)``). ``dtype`` is the
+    pandas dtype decode emits: the schema's, made nullable when the column can be missing.
+    """
+
+    name: str
+    kind: ColumnKind
+    dtype: str
+    spans: tuple[SpanInfo, ...] = ()
+    means: tuple[float, ...] = ()
+    stds: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
+    bounds: tuple[float, float] | None = None
+    is_integer: bool = False
+    has_missing: bool = False
+    missing_mode: int = 0
+    missing_fill: float = 0.0
+    vocabulary: tuple[str, ...] = ()
+    counts: tuple[float, ...] = ()
+    textual: bool = True
+    datetime_format: str | None = None
+
+    @property
+    def width(self) -> int:
+        return sum(span.dim for span in self.spans)
+
+    def mixture_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(self.means), np.asarray(self.stds), np.asarray(self.weights)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        out["spans"] = [[s.dim, s.activation] for s in self.spans]
+        for key in ("means", "stds", "weights", "vocabulary", "counts"):
+            out[key] = list(out[key])
+        out["bounds"] = None if self.bounds is None else list(self.bounds)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ColumnPlan:
+        data = dict(data)
+        data["kind"] = ColumnKind(data["kind"])
+        data["spans"] = tuple(SpanInfo(int(d), str(a)) for d, a in data["spans"])
+        for key in ("means", "stds", "weights", "counts"):
+            data[key] = tuple(float(v) for v in data[key])
+        data["vocabulary"] = tuple(str(v) for v in data["vocabulary"])
+        data["bounds"] = None if data["bounds"] is None else (float(data["bounds"][0]), float(data["bounds"][1]))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TransformPlan:
+    """The fitted encoders of a table, in schema order (identifier columns included, spanless)."""
+
+    schema: TableSchema
+    columns: tuple[ColumnPlan, ...]
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if [c.name for c in self.columns] != self.schema.names:
+            raise SchemaError(
+                f"A plan's columns must follow its schema; got {[c.name for c in self.columns]} for schema "
+                f"{self.schema.names}. Build plans with PlanFitter rather than by hand."
+            )
+
+    @property
+    def encoded_columns(self) -> list[ColumnPlan]:
+        return [c for c in self.columns if c.spans]
+
+    @property
+    def output_info(self) -> list[list[SpanInfo]]:
+        return [list(c.spans) for c in self.encoded_columns]
+
+    @property
+    def output_dim(self) -> int:
+        return sum(c.width for c in self.columns)
+
+    @property
+    def discrete_spans(self) -> list[DiscreteSpan]:
+        spans, start = [], 0
+        for column in self.encoded_columns:
+            if column.kind in DISCRETE_KINDS:
+                spans.append(DiscreteSpan(column.name, start, column.width, np.asarray(column.counts)))
+            start += column.width
+        return spans
+
+    def encode(self, frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """Rows → float32 array (n, output_dim); one uniform per row per numerical column from ``rng``."""
+        absent = [c.name for c in self.encoded_columns if c.name not in frame.columns]
+        if absent:
+            raise SchemaError(
+                f"The frame to encode lacks columns {absent} that the plan encodes; it has {list(frame.columns)}. "
+                "Pass a frame with the plan's schema."
+            )
+        out = np.zeros((len(frame), self.output_dim), dtype=np.float32)
+        start = 0
+        for column in self.encoded_columns:
+            block = np.zeros((len(frame), column.width))
+            series = frame[column.name].reset_index(drop=True)
+            if column.kind in NUMERIC_KINDS:
+                codecs.encode_numerical(column, series, rng, block)
+            else:
+                codecs.encode_categorical(column, series, block)
+            out[:, start : start + column.width] = block
+            start += column.width
+        return out
+
+    def decode(self, data: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Model output → a frame with exactly the schema's names, order and dtypes.
+
+        Decoding is deterministic (argmax per softmax span); ``rng`` is accepted so models can pass
+        their generator uniformly.
+        """
+        data = np.asarray(data)
+        if data.ndim != 2 or data.shape[1] != self.output_dim:
+            raise SchemaError(
+                f"decode expects an array of shape (n, {self.output_dim}); got shape {data.shape}. "
+                "Pass the model's raw output for this plan (plan.output_dim columns)."
+            )
+        decoded: dict[str, pd.Series] = {}
+        start = 0
+        for column in self.columns:
+            block = data[:, start : start + column.width]
+            start += column.width
+            if column.kind is ColumnKind.IDENTIFIER:
+                decoded[column.name] = codecs.fresh_identifiers(column, len(data))
+            elif column.kind in NUMERIC_KINDS:
+                decoded[column.name] = codecs.decode_numerical(column, block)
+            else:
+                decoded[column.name] = codecs.decode_categorical(column, block)
+        return pd.DataFrame(decoded, columns=self.schema.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": PLAN_FORMAT_VERSION,
+            "schema": self.schema.to_dict(),
+            "columns": [c.to_dict() for c in self.columns],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformPlan:
+        version = data.get("format_version")
+        if version != PLAN_FORMAT_VERSION:
+            raise SchemaError(
+                f"Saved plan has format_version {version!r}; this fedtab reads version {PLAN_FORMAT_VERSION}. "
+                "Refit the plan with this version of fedtab."
+            )
+        return cls(
+            schema=TableSchema.from_dict(data["schema"]),
+            columns=tuple(ColumnPlan.from_dict(c) for c in data["columns"]),
+            notes=tuple(str(n) for n in data["notes"]),
+        )
