@@ -77,7 +77,9 @@ def _read_text(label: str, path: Path, separator: str, encoding: str, text_colum
             schema_overrides={name: pl.String for name in text_columns},
         )
     except pl.exceptions.NoDataError as err:
-        raise PartyError(f"{label} is empty (0 bytes or no header). Give the party a file with a header and rows.") from err
+        raise PartyError(
+            f"{label} is empty (0 bytes or no header). Give the party a file with a header and rows."
+        ) from err
     except pl.exceptions.PolarsError as err:
         raise _explain(label, path, separator, codec, err) from err
     except OSError as err:

@@ -70,7 +70,9 @@ def align(party: PartyTable, schema: TableSchema) -> PartyTable:
     names = set(schema.names)
     problems = [f"column '{n}' is missing in party '{party.name}'" for n in schema.names if n not in party.frame]
     problems += [
-        f"column '{n}' of party '{party.name}' is not in the schema; drop it" for n in party.frame.columns if n not in names
+        f"column '{n}' of party '{party.name}' is not in the schema; drop it"
+        for n in party.frame.columns
+        if n not in names
     ]
     if problems:
         raise SchemaError(f"Party '{party.name}' does not have the schema's columns:", problems)
@@ -207,8 +209,11 @@ def _declared_disagreements(name: str, present: list[_Seen]) -> list[str]:
     """Declared bounds and categories are public facts; parties must declare the same ones."""
     problems = []
     for attribute in ("bounds", "categories"):
-        declared = {(s.party, getattr(s.column, attribute)) for s in present if getattr(s.column, attribute) is not None}
+        declared = {(s.party, getattr(s.column, attribute)) for s in present}
+        declared = {(p, value) for p, value in declared if value is not None}
         if len({value for _, value in declared}) > 1:
             listed = "; ".join(f"party '{p}': {v}" for p, v in sorted(declared, key=lambda d: d[0]))
-            problems.append(f"column '{name}' has different declared {attribute} ({listed}); declare the same in every party")
+            problems.append(
+                f"column '{name}' has different declared {attribute} ({listed}); declare the same in every party"
+            )
     return problems

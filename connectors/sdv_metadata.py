@@ -105,7 +105,8 @@ def _column_from_sdv(name: str, spec: Any, problems: list[str]) -> ColumnSchema 
     if sdtype == "unknown" or spec.get("pii") is not False:
         note = f"SDV sdtype '{sdtype}' is personal data; not modelled, fresh values are generated"
         return ColumnSchema(name, ColumnKind.IDENTIFIER, "object", note=note)
-    return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", note=f"SDV sdtype '{sdtype}' (pii false) read as categorical")
+    note = f"SDV sdtype '{sdtype}' (pii false) read as categorical"
+    return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", note=note)
 
 
 def _numerical(name: str, representation: Any, problems: list[str]) -> ColumnSchema | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Union
 
 import pandas as pd
 import polars as pl
@@ -19,7 +18,7 @@ from fedtab.connectors.inference import check_column_names
 from fedtab.connectors.sql import is_sql_url, read_sql
 from fedtab.errors import PartyError
 
-Source = Union[str, Path, pd.DataFrame, pl.DataFrame]
+Source = str | Path | pd.DataFrame | pl.DataFrame
 
 
 def read_source(

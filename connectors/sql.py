@@ -82,17 +82,23 @@ def _connect(label: str, engine: Engine) -> Connection:
     try:
         return engine.connect()
     except sa.exc.SQLAlchemyError as err:
-        raise PartyError(f"{label}: cannot connect ({_brief(err)}). Check the URL, the server and the credentials.") from err
+        raise PartyError(
+            f"{label}: cannot connect ({_brief(err)}). Check the URL, the server and the credentials."
+        ) from err
 
 
 def _read_table(label: str, connection: Connection, table: str | None) -> pd.DataFrame:
     names = sa.inspect(connection).get_table_names()
     if table is None:
-        raise PartyError(f"{label}: name the table with table=NAME or '?table=NAME' in the URL; tables there: {names}.")
+        raise PartyError(
+            f"{label}: name the table with table=NAME or '?table=NAME' in the URL; tables there: {names}."
+        )
     try:
         reflected = sa.Table(table, sa.MetaData(), autoload_with=connection)
     except sa.exc.NoSuchTableError as err:
-        raise PartyError(f"{label}: table {table!r} does not exist; tables there: {names}. Fix the table name.") from err
+        raise PartyError(
+            f"{label}: table {table!r} does not exist; tables there: {names}. Fix the table name."
+        ) from err
     return _run(label, connection, sa.select(reflected), f"reading table {table!r}")
 
 

@@ -34,7 +34,8 @@ def test_directory_is_not_a_file(tmp_path: Path) -> None:
 
 def test_ragged_row_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", "a,b\n1,2\n3,4,5\n6,7\n")
-    with pytest.raises(PartyError, match=r"party 'x': .* not a well-formed CSV: line 3 has 3 fields but the header has 2"):
+    with pytest.raises(PartyError, match=r"party 'x': .* not a well-formed CSV: line 3 has 3 fields but the "
+                                         r"header has 2"):
         load_party("x", path)
 
 

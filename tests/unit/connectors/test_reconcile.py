@@ -61,7 +61,8 @@ def test_every_mismatch_in_one_error() -> None:
         "column 'age' is numerical in party 'a' but categorical in party 'b' ('unknown' in 3 rows); "
         "clean those rows in party 'b', or override the column as categorical in every party"
     ) in problems
-    assert any(p.startswith("column 'd' is datetime in party 'a' but categorical in party 'b' ('1' in 1 row;") for p in problems)
+    conflict = "column 'd' is datetime in party 'a' but categorical in party 'b' ('1' in 1 row;"
+    assert any(p.startswith(conflict) for p in problems)
     assert len(problems) == 4
     assert "do not reconcile (4 problem(s))" in str(raised.value)
 
