@@ -158,7 +158,8 @@ def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) ->
     missing = bool(series.isna().any())
     distinct = int(series.nunique(dropna=True)) if integer and present >= id_threshold else 0
     if _id_like(distinct, present, id_threshold):
-        return _identifier(series, name, _id_note(distinct, present), integer=True)
+        note = _id_note(distinct, present) + "; if it is a measurement, override it as numerical"
+        return _identifier(series, name, note, integer=True)
     dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
     return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
 

@@ -120,6 +120,7 @@ def test_mostly_distinct_text_above_threshold_is_an_identifier() -> None:
 def test_integer_ids_keep_their_integer_dtype() -> None:
     column = one(np.arange(2000))
     assert (column.kind, column.dtype, column.is_integer) == (ColumnKind.IDENTIFIER, "int64", True)
+    assert column.note.endswith("fresh ids are generated; if it is a measurement, override it as numerical")
 
 
 @pytest.mark.parametrize(
