@@ -33,6 +33,7 @@ from fedtab.connectors.values import (
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
+PACKED_SPAN = 2.0
 ID_SHARE = 0.95
 """Share of non-missing rows that must be distinct for a column to be identifier-like."""
 
@@ -157,11 +158,18 @@ def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) ->
     integer = is_integral(series)
     missing = bool(series.isna().any())
     distinct = int(series.nunique(dropna=True)) if integer and present >= id_threshold else 0
-    if _id_like(distinct, present, id_threshold):
+    if _id_like(distinct, present, id_threshold) and _packed(series, distinct):
         note = _id_note(distinct, present) + "; if it is a measurement, override it as numerical"
         return _identifier(series, name, note, integer=True)
     dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
     return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
+
+
+def _packed(series: pd.Series, distinct: int) -> bool:
+    """Integer keys are near-sequential (1..n, 10001..20000); a mostly-unique measurement such as a
+    sampling weight spreads over a range far wider than its distinct count and stays numerical."""
+    span = float(series.max()) - float(series.min()) + 1.0
+    return span <= PACKED_SPAN * distinct
 
 
 def _id_like(distinct: int, present: int, id_threshold: int) -> bool:

@@ -211,3 +211,10 @@ def test_million_rows_with_a_hundred_thousand_distinct_values() -> None:
     assert schema["category"].kind is ColumnKind.CATEGORICAL
     assert schema["user"].kind is ColumnKind.IDENTIFIER
     assert schema["user"].note.startswith("identifier-like: 1000000 distinct values in 1000000 rows")
+
+
+def test_mostly_unique_integer_measurement_is_numerical_not_an_identifier() -> None:
+    """Adult's fnlwgt: ~all distinct, but spread far wider than a key would be."""
+    weights = np.random.default_rng(0).integers(10_000, 1_500_000, size=2000)
+    column = one(weights, id_threshold=1000)
+    assert (column.kind, column.is_integer) == (ColumnKind.NUMERICAL, True)
