@@ -62,7 +62,7 @@ class FederatedSynthesizer:
             raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         config = self._resolved_config()
         tables = load_parties(parties, overrides=overrides, metadata=metadata)
-        schema = metadata if metadata is not None else reconcile(tables)
+        schema = reconcile(tables)
         aligned = [align(t, schema) for t in tables]
         for table in aligned:
             check_party(table, min_rows=MIN_PARTY_ROWS)

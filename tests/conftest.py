@@ -22,6 +22,6 @@ def demo_frames() -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(path) for name, path in demo_parties().items()}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def small_config() -> FedtabConfig:
     return FedtabConfig(rounds=2, local_epochs=1.0, batch_size=200, seed=3, model_options=SMALL_MODEL, bgm_max_rounds=5)

@@ -21,6 +21,11 @@ app = typer.Typer(
 _err = Console(stderr=True)
 
 
+@app.callback()
+def _group() -> None:
+    """Federated, differentially private tabular synthetic data."""
+
+
 def _register_commands() -> None:
     from fedtab.cli import synthesize
 

@@ -21,7 +21,8 @@ from fedtab.federation.aggregation import party_distances, row_count_weights, si
 from fedtab.federation.payload import Payload
 from fedtab.models.registry import create_model
 from fedtab.schema import TableSchema
-from fedtab.transformers import PlanFitter, TransformPlan
+from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
+from fedtab.transformers import protocol
 
 Weights = dict[str, np.ndarray]
 Progress = Callable[[str, int, int, Mapping[str, float]], None]
@@ -77,20 +78,20 @@ def fit_plan(
     )
     names = sorted(transport.parties)
     schema_json = json.dumps(schema.to_dict())
-    per_party_by_stage: dict[str, list[dict[str, np.ndarray]]] = {}
+    per_party_by_stage: dict[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]] = {}
     rounds = 0
     while (request := fitter.next_request()) is not None:
         common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
         replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=common) for p in names})
         _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
         stats = [replies[p].arrays for p in names]
-        per_party_by_stage[request.stage] = stats
+        per_party_by_stage[request.stage] = (request, stats)
         fitter.merge(stats)
         rounds += 1
         if progress:
             progress("encoders", rounds, 0, {})
     plan = fitter.finalize()
-    return plan, rounds, fitter.party_marginals(per_party_by_stage)
+    return plan, rounds, party_marginals(per_party_by_stage, len(names))
 
 
 def train(
@@ -136,10 +137,32 @@ def train(
     return weights, history, warnings
 
 
+def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]], parties: int) -> list[dict[str, np.ndarray]]:
+    """Each party's per-column distribution, read off the statistics it already sent for the encoders.
+
+    Categorical columns: counts over the union of the labels parties reported; numerical columns:
+    the fine histogram on the shared global bins. Fed-TGAN's similarity weights compare these.
+    """
+    out: list[dict[str, np.ndarray]] = [{} for _ in range(parties)]
+    if protocol.STAGE_SUMMARY in by_stage:
+        request, stats = by_stage[protocol.STAGE_SUMMARY]
+        for j, column in enumerate(request.config.get(protocol.CFG_DISCRETE, [])):
+            per_party = [dict(zip(s[protocol.CAT_LABELS][j], s[protocol.CAT_COUNTS][j])) for s in stats]
+            labels = sorted({label for counts in per_party for label in counts if label != ""})
+            for k, counts in enumerate(per_party):
+                out[k][column] = np.array([counts.get(label, 0.0) for label in labels])
+    if protocol.STAGE_HISTOGRAM in by_stage:
+        request, stats = by_stage[protocol.STAGE_HISTOGRAM]
+        for j, column in enumerate(request.config.get(protocol.CFG_NUMERICAL, [])):
+            for k, s in enumerate(stats):
+                out[k][column] = np.asarray(s[protocol.HIST_COUNTS][j], dtype=np.float64)
+    return out
+
+
 def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndarray]], rows: list[int], plan: TransformPlan) -> np.ndarray:
     if config.aggregation == "fedavg" or not marginals:
         return row_count_weights(rows)
-    kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.columns if c.name in marginals[0]}
+    kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.schema if c.name in marginals[0]}
     distances = party_distances(marginals, kinds)
     return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
 

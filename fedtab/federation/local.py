@@ -5,13 +5,27 @@ It is the reference the Flower engines must agree with, and it keeps unit tests 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import torch
 
 from fedtab.federation import keys
 from fedtab.federation.party import PartyWorker, StagedParty, Weights
 from fedtab.federation.payload import Payload
 
 Tap = Callable[[str, str, Payload], None]
+
+
+@contextmanager
+def single_torch_thread() -> Iterator[None]:
+    """Parties train on one thread, as Flower's workers do, so both engines compute the same floats."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class LocalTransport:
@@ -29,7 +43,8 @@ class LocalTransport:
     def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
         replies: dict[str, Payload] = {}
         for name, payload in payloads.items():
-            reply, self._state[name] = self._workers[name].handle(message_type, payload, self._state[name])
+            with single_torch_thread():
+                reply, self._state[name] = self._workers[name].handle(message_type, payload, self._state[name])
             if self._tap:
                 self._tap(name, message_type, reply)
             reply.raise_if_error(name, message_type)

@@ -58,10 +58,9 @@ def run_simulation(
             "logging_level": logging.ERROR,
             "log_to_driver": False,
             "include_dashboard": False,
-            "runtime_env": {"env_vars": dict(_WORKER_ENV)},
         },
     }
-    with _quiet_flower():
+    with _quiet_flower(), _worker_environment():
         flower_run_simulation(server_app=server_app, client_app=client_app, num_supernodes=len(parties), backend_config=backend)
     if "error" in outcome:
         error = outcome["error"]
@@ -71,6 +70,21 @@ def run_simulation(
     if "fit" not in outcome:
         raise FederationError("The simulation ended without a result; rerun with FEDTAB_DEBUG=1 to see Flower's log.")
     return outcome["fit"]
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Ray workers inherit the driver's environment: one BLAS thread each, no telemetry; restored after."""
+    previous = {key: os.environ.get(key) for key in _WORKER_ENV}
+    os.environ.update(_WORKER_ENV)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
