@@ -25,6 +25,7 @@ class PlanInputs:
     summary: dict[str, np.ndarray]
     low: np.ndarray
     high: np.ndarray
+    steps: np.ndarray
     fitted: np.ndarray
     space: Standardisation | None
     state: mixture.MixtureState | None
@@ -65,7 +66,9 @@ def _numeric_plan(column: ColumnSchema, j: int, inputs: PlanInputs) -> tuple[Col
         note = f"Column '{column.name}' has no values at any party; it is modelled as always missing."
     means, stds, weights = (np.asarray(v) for v in (mix.means, mix.stds, mix.weights))
     fill = float((weights * means).sum())
-    integral = count > 0 and float(inputs.summary[p.NUM_NONINT][j]) == 0
+    step = float(inputs.steps[j])
+    if step == 0 and (column.is_integer or is_integer_dtype(column.dtype)):
+        step = 1.0
     spans = (SpanInfo(1, "tanh"), SpanInfo(len(means), "softmax")) + ((SpanInfo(2, "softmax"),) if has_missing else ())
     plan = ColumnPlan(
         name=column.name,
@@ -76,7 +79,8 @@ def _numeric_plan(column: ColumnSchema, j: int, inputs: PlanInputs) -> tuple[Col
         stds=mix.stds,
         weights=mix.weights,
         bounds=bounds,
-        is_integer=column.is_integer or is_integer_dtype(column.dtype) or integral,
+        is_integer=step >= 1,
+        step=step,
         has_missing=has_missing,
         missing_mode=int(mode_log_posterior(np.array([fill]), weights, means, stds)[0].argmax()),
         missing_fill=fill,

@@ -56,16 +56,16 @@ def encode_numerical(plan: ColumnPlan, series: pd.Series, rng: np.random.Generat
 
 
 def decode_numerical(plan: ColumnPlan, block: np.ndarray) -> pd.Series:
-    """Invert ``encode_numerical``: argmax mode, alpha·4σ+μ, clip to bounds, round integers."""
+    """Invert ``encode_numerical``: argmax mode, alpha·4σ+μ, round to the column's grid, clip to bounds."""
     means, stds, _ = plan.mixture_arrays()
     k = len(means)
     modes = block[:, 1 : 1 + k].argmax(axis=1)
     alpha = np.clip(block[:, 0].astype(np.float64), -1.0, 1.0)
     values = alpha * 4 * stds[modes] + means[modes]
+    if plan.step > 0:
+        values = np.round(values / plan.step) * plan.step
     low, high = plan.bounds if plan.bounds is not None else (-np.inf, np.inf)
     values = np.clip(values, low, high)
-    if plan.is_integer:
-        values = np.round(values)
     if plan.has_missing:
         values[block[:, 1 + k : 3 + k].argmax(axis=1) == 1] = np.nan
     if plan.kind is ColumnKind.DATETIME:
@@ -105,7 +105,7 @@ def encode_categorical(plan: ColumnPlan, series: pd.Series, block: np.ndarray) -
             "without any. Refit the plan on data that includes these rows."
         )
     missing_index = vocabulary.get_loc(MISSING_TOKEN) if missing.any() else 0
-    index = np.where(missing, missing_index, index_of_label[np.maximum(codes, 0)])
+    index = np.append(index_of_label, missing_index)[codes]  # code −1 (missing) picks the appended index
     block[np.arange(len(index)), index] = 1.0
 
 

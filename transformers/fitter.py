@@ -35,6 +35,7 @@ from fedtab.transformers.numeric_server import (
     histogram_layout,
     histogram_moments,
     merge_moments,
+    observed_steps,
     standardise,
 )
 from fedtab.transformers.plan import DISCRETE_KINDS, NUMERIC_KINDS, TransformPlan
@@ -86,6 +87,7 @@ class PlanFitter:
         self._summary: dict[str, np.ndarray] = {}
         self._vocabularies: dict[str, Vocabulary] = {}
         self._fitted = np.zeros(0, dtype=np.int64)
+        self._steps = np.zeros(len(self._numeric))
         self._layout: HistogramLayout | None = None
         self._space: Standardisation | None = None
         self._state: mixture.MixtureState | None = None
@@ -159,7 +161,8 @@ class PlanFitter:
         if request.stage == p.STAGE_SUMMARY:
             n_num, n_cat, width = len(self._numeric), len(self._discrete), self.max_categories
             shapes = {p.ROWS: (1,), p.CAT_LABELS: (n_cat, width), p.CAT_COUNTS: (n_cat, width)}
-            shapes |= {k: (n_num,) for k in (p.NUM_COUNT, p.NUM_MISSING, p.NUM_MIN, p.NUM_MAX, p.NUM_NONINT)}
+            shapes |= {k: (n_num,) for k in (p.NUM_COUNT, p.NUM_MISSING, p.NUM_MIN, p.NUM_MAX)}
+            shapes[p.NUM_OFF_GRID] = (n_num, len(p.GRID_STEPS))
             shapes |= {k: (n_cat,) for k in (p.CAT_MISSING, p.CAT_REST, p.CAT_REST_DISTINCT)}
             if request.config[p.CFG_MOMENTS]:
                 shapes |= {p.NUM_SUM: (n_num,), p.NUM_M2: (n_num,)}
@@ -171,7 +174,7 @@ class PlanFitter:
         return shapes | {p.EM_ENTROPY: (n_active,), p.EM_TOTAL: (n_active,)}
 
     def _merge_summary(self, replies: list[dict[str, np.ndarray]]) -> None:
-        summed = {k: sum(r[k] for r in replies) for k in (p.ROWS, p.NUM_COUNT, p.NUM_MISSING, p.NUM_NONINT)}
+        summed = {k: sum(r[k] for r in replies) for k in (p.ROWS, p.NUM_COUNT, p.NUM_MISSING, p.NUM_OFF_GRID)}
         if summed[p.ROWS][0] <= 0:
             raise PartyError("The parties hold no rows at all; expected at least one row. Check the parties' tables.")
         summed[p.NUM_MIN] = np.min([r[p.NUM_MIN] for r in replies], axis=0, initial=np.inf)
@@ -184,9 +187,10 @@ class PlanFitter:
                                     [r[p.NUM_M2] for r in replies])
             self._space = standardise(moments).take(self._fitted)
         low, high = self._bounds()
-        integral = summed[p.NUM_NONINT] == 0
+        is_datetime = np.array([c.kind is ColumnKind.DATETIME for c in self._numeric], dtype=bool)
+        self._steps = observed_steps(summed[p.NUM_OFF_GRID], summed[p.NUM_COUNT], is_datetime)
         f = self._fitted
-        self._layout = histogram_layout(low[f], high[f], integral[f], self.histogram_bins)
+        self._layout = histogram_layout(low[f], high[f], self._steps[f], self.histogram_bins)
         self._stage = p.STAGE_HISTOGRAM if len(self._fitted) else _STAGE_DONE
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -268,6 +272,7 @@ class PlanFitter:
                 summary=self._summary,
                 low=low,
                 high=high,
+                steps=self._steps,
                 fitted=self._fitted,
                 space=self._space,
                 state=self._state,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedtab.transformers import mixture
+from fedtab.transformers.protocol import GRID_STEPS
 
 WEIGHT_THRESHOLD = 0.005
 
@@ -39,9 +40,9 @@ def merge_moments(counts: list[np.ndarray], sums: list[np.ndarray], m2s: list[np
 class HistogramLayout:
     """Per column: left edge and bin width of ``bins`` equal bins, and the within-bin variance.
 
-    Integer columns whose range fits get unit bins centred on the integers (``unit``): their bin
-    centres are the exact values, so the histogram is a lossless summary of the column and a fit on
-    it is the fit on every row.
+    Columns on a grid (integers, whole days) whose range fits get one bin per grid point
+    (``unit``): their bin centres are the exact values, so the histogram is a lossless summary of
+    the column and a fit on it is the fit on every row.
     """
 
     low: np.ndarray
@@ -54,12 +55,23 @@ class HistogramLayout:
         return self.low[:, None] + self.width[:, None] * (np.arange(self.bins) + 0.5)
 
 
-def histogram_layout(low: np.ndarray, high: np.ndarray, integral: np.ndarray, bins: int) -> HistogramLayout:
-    unit = (integral & (high - low + 1 <= bins)) | (high <= low)
-    width = np.where(unit, 1.0, (high - low) / bins)
-    left = np.where(unit, low - 0.5, low)
+def histogram_layout(low: np.ndarray, high: np.ndarray, step: np.ndarray, bins: int) -> HistogramLayout:
+    """``step`` is each column's observed grid (0 when its values are on none)."""
+    unit = ((step > 0) & ((high - low) / np.where(step > 0, step, 1.0) + 1 <= bins)) | (high <= low)
+    grid = np.where(step > 0, step, 1.0)
+    width = np.where(unit, grid, (high - low) / bins)
+    left = np.where(unit, low - grid / 2, low)
     extra = np.where(unit, 0.0, width**2 / 12.0)
     return HistogramLayout(left, width, extra, unit, bins)
+
+
+def observed_steps(off_grid: np.ndarray, count: np.ndarray, is_datetime: np.ndarray) -> np.ndarray:
+    """The coarsest grid every value sits on: 1 for integers; for dates up to whole days; else 0."""
+    steps = np.asarray(GRID_STEPS)
+    on_grid = (off_grid <= 0) & (count[:, None] > 0)
+    on_grid[~is_datetime, 1:] = False
+    coarsest = np.where(on_grid, steps, 0.0).max(axis=1)
+    return np.where(on_grid[:, 0], coarsest, 0.0)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ class ColumnPlan:
     vocabulary fields by categorical/boolean ones; identifiers have no spans at all.
 
     ``weights`` are the kept mixture components' weights renormalised to sum to 1; ``stds`` are
-    the components' standard deviations (scikit-learn's ``sqrt(covariances_)``). ``dtype`` is the
+    the components' standard deviations (scikit-learn's ``sqrt(covariances_)``). ``step`` is the
+    grid decoded values are rounded to (1 for integers, 86400 for whole-day dates, 0 for none). ``dtype`` is the
     pandas dtype decode emits: the schema's, made nullable when the column can be missing.
     """
 
@@ -62,6 +63,7 @@ class ColumnPlan:
     weights: tuple[float, ...] = ()
     bounds: tuple[float, float] | None = None
     is_integer: bool = False
+    step: float = 0.0
     has_missing: bool = False
     missing_mode: int = 0
     missing_fill: float = 0.0

@@ -55,7 +55,7 @@ NUM_MIN = "num.min"
 NUM_MAX = "num.max"
 NUM_SUM = "num.sum"
 NUM_M2 = "num.m2"
-NUM_NONINT = "num.nonint"
+NUM_OFF_GRID = "num.off_grid"
 CAT_LABELS = "cat.labels"
 CAT_COUNTS = "cat.counts"
 CAT_MISSING = "cat.missing"
@@ -69,6 +69,8 @@ EM_ENTROPY = "em.entropy"
 EM_TOTAL = "em.total"
 
 DATETIME_KIND = "datetime"
+# Grids a column may sit on: whole numbers, and for dates whole minutes, hours and days (in seconds).
+GRID_STEPS = (1.0, 60.0, 3600.0, 86400.0)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,8 @@ def _summary(table: PartyTable, request: StatsRequest) -> dict[str, np.ndarray]:
 
 
 def _numeric_summary(columns: list[np.ndarray], moments: bool) -> dict[str, np.ndarray]:
-    count, missing, low, high, total, m2, nonint = (np.zeros(len(columns)) for _ in range(7))
+    count, missing, low, high, total, m2 = (np.zeros(len(columns)) for _ in range(6))
+    off_grid = np.zeros((len(columns), len(GRID_STEPS)))
     for j, values in enumerate(columns):
         finite = values[~np.isnan(values)]
         count[j], missing[j] = len(finite), len(values) - len(finite)
@@ -130,8 +133,9 @@ def _numeric_summary(columns: list[np.ndarray], moments: bool) -> dict[str, np.n
         high[j] = finite.max() if len(finite) else -np.inf
         total[j] = finite.sum()
         m2[j] = ((finite - finite.mean()) ** 2).sum() if len(finite) else 0.0
-        nonint[j] = np.count_nonzero(finite != np.round(finite))
-    out = {NUM_COUNT: count, NUM_MISSING: missing, NUM_MIN: low, NUM_MAX: high, NUM_NONINT: nonint}
+        steps = np.asarray(GRID_STEPS)
+        off_grid[j] = np.count_nonzero(finite[:, None] != np.round(finite[:, None] / steps) * steps, axis=0)
+    out = {NUM_COUNT: count, NUM_MISSING: missing, NUM_MIN: low, NUM_MAX: high, NUM_OFF_GRID: off_grid}
     if moments:
         out.update({NUM_SUM: total, NUM_M2: m2})
     return out

@@ -83,7 +83,7 @@ def category_labels(
     else:
         labels = uniques.astype(str).to_numpy(dtype=object)
     merged_codes, merged = pd.factorize(labels)
-    codes = np.where(codes >= 0, merged_codes[np.maximum(codes, 0)], -1).astype(np.int64)
+    codes = np.append(merged_codes, -1).astype(np.int64)[codes]  # code −1 (missing) picks the appended −1
     return codes, np.asarray(merged, dtype=object)
 
 
