@@ -57,9 +57,10 @@ class FlowerTransport:
                     "See that party's log; fix its data or environment and rerun."
                 )
             payload = from_record(reply.content)
+            name = str(payload.config.get(keys.PARTY, node)) if message_type == keys.HELLO else names[node]
             if self._tap:
-                self._tap(names.get(node, str(node)), message_type, payload)
-            payload.raise_if_error(names.get(node, str(node)), message_type)
+                self._tap(name, message_type, payload)
+            payload.raise_if_error(name, message_type)
             out[node] = payload
         return out
 
