@@ -54,11 +54,16 @@ def split(frame: pd.DataFrame, how: str, seed: int = 0) -> dict[str, pd.DataFram
     return {f"party_{k}": frame[owner == k].reset_index(drop=True) for k in range(PARTIES)}
 
 
-def quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, float]:
-    from sdmetrics.reports.single_table import QualityReport
+def detect_metadata(frame: pd.DataFrame):  # noqa: ANN201 - an sdv Metadata
     from sdv.metadata import Metadata
 
-    metadata = Metadata.detect_from_dataframe(real, table_name="adult").to_dict()["tables"]["adult"]
+    return Metadata.detect_from_dataframes({"adult": frame}, infer_keys=None)
+
+
+def quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, float]:
+    from sdmetrics.reports.single_table import QualityReport
+
+    metadata = detect_metadata(real).to_dict()["tables"]["adult"]
     report = QualityReport()
     report.generate(real, synthetic[real.columns], metadata, verbose=False)
     props = report.get_properties().set_index("Property")["Score"]
@@ -93,12 +98,11 @@ def run_fedtab(data: Path, how: str, epochs: int, rounds: int) -> dict:
 
 def run_sdv(data: Path, epochs: int) -> dict:
     import torch
-    from sdv.metadata import Metadata
     from sdv.single_table import CTGANSynthesizer
 
     torch.manual_seed(0)  # SDV has no seed argument; this subprocess owns its global state
     frame = load_adult(data)
-    metadata = Metadata.detect_from_dataframe(frame, table_name="adult")
+    metadata = detect_metadata(frame)
     synthesizer = CTGANSynthesizer(metadata, epochs=epochs)
     started = time.perf_counter()
     synthesizer.fit(frame)

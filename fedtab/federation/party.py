@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from fedtab.connectors import align, load_party
 from fedtab.errors import FedtabError, PartyError
 from fedtab.federation import keys
 from fedtab.federation.payload import Payload
@@ -53,12 +52,11 @@ class PartyWorker:
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
 
     def _hello(self) -> Payload:
-        frame = _read_table(self.party.path)
-        return Payload(config={keys.PARTY: self.party.name, keys.ROWS: len(frame)})
+        table = _read_table(self.party.name, self.party.path)
+        return Payload(config={keys.PARTY: self.party.name, keys.ROWS: table.num_rows})
 
     def _table(self, schema_json: str) -> PartyTable:
-        schema = TableSchema.from_dict(json.loads(schema_json))
-        return PartyTable(self.party.name, _read_table(self.party.path), schema)
+        return _aligned_table(self.party.name, self.party.path, schema_json)
 
     def _stats(self, payload: Payload) -> Payload:
         config = dict(payload.config)
@@ -72,7 +70,7 @@ class PartyWorker:
         c = payload.config
         plan_json = str(c[keys.PLAN])
         seed = int(c[keys.RUN + ".seed"])
-        data = _encoded_rows(self.party.path, self.party.name, plan_json, seed)
+        data = _encoded_rows(self.party.name, self.party.path, plan_json, seed)
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
         update = model.local_update(
             dict(payload.arrays),
@@ -88,10 +86,14 @@ class PartyWorker:
 
 
 @lru_cache(maxsize=16)
-def _read_table(path: str) -> pd.DataFrame:
-    if not Path(path).exists():
-        raise PartyError(f"Staged table '{path}' is missing on this party; restart the run.")
-    return pd.read_parquet(path)
+def _read_table(name: str, path: str) -> PartyTable:
+    """The party's own table through the same connectors the SDK uses (CSV, Parquet, SQL URL)."""
+    return load_party(name, path)
+
+
+@lru_cache(maxsize=16)
+def _aligned_table(name: str, path: str, schema_json: str) -> PartyTable:
+    return align(_read_table(name, path), TableSchema.from_dict(json.loads(schema_json)))
 
 
 @lru_cache(maxsize=8)
@@ -100,6 +102,8 @@ def _plan(plan_json: str) -> TransformPlan:
 
 
 @lru_cache(maxsize=16)
-def _encoded_rows(path: str, party: str, plan_json: str, seed: int) -> np.ndarray:
+def _encoded_rows(name: str, path: str, plan_json: str, seed: int) -> np.ndarray:
     """Encode once per plan; later rounds reuse the rows (the plan travels with every round)."""
-    return _plan(plan_json).encode(_read_table(path), numpy_rng(seed, "encode", party))
+    plan = _plan(plan_json)
+    table = _aligned_table(name, path, json.dumps(plan.schema.to_dict()))
+    return plan.encode(table.frame, numpy_rng(seed, "encode", name))

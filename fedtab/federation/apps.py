@@ -1,0 +1,53 @@
+"""The Flower App components for the deployment engine (`flwr run`), named in pyproject's [tool.flwr.app].
+
+Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet' party='clinic_a'"``.
+The run config names the settings, the shared schema (fedtab schema or SDV metadata JSON: the
+parties' rows never travel, so the column layout is agreed up front) and where the server writes
+the trained model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flwr.app import Context
+from flwr.serverapp import Grid
+
+from fedtab.config import FedtabConfig
+from fedtab.errors import ConfigError
+from fedtab.federation.coordinator import run_federation
+from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
+from fedtab.federation.party import StagedParty
+from fedtab.model_state import ModelState
+from fedtab.schema import TableSchema
+
+
+def _party_from_node(context: Context) -> StagedParty:
+    node = context.node_config
+    if "data-path" not in node:
+        raise ConfigError("This SuperNode has no 'data-path' in its --node-config; start it with data-path='/path/to/table'.")
+    return StagedParty(str(node.get("party", f"node-{context.node_id}")), str(node["data-path"]))
+
+
+def load_schema(path: str) -> TableSchema:
+    from fedtab.connectors import schema_from_sdv_metadata
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return TableSchema.from_dict(data) if "columns" in data and isinstance(data["columns"], list) else schema_from_sdv_metadata(data)
+
+
+def _server_main(grid: Grid, context: Context) -> None:
+    run = context.run_config
+    config = FedtabConfig.from_toml(str(run["config-path"])) if run.get("config-path") else FedtabConfig()
+    if not run.get("schema-path"):
+        raise ConfigError("The run config needs schema-path (a fedtab schema or SDV metadata JSON); pass --run-config \"schema-path='schema.json'\".")
+    schema = load_schema(str(run["schema-path"]))
+    transport = FlowerTransport(grid, expected_parties=int(run.get("num-parties", 2)), timeout=config.round_timeout)
+    fit = run_federation(transport, config=config, schema=schema)
+    ModelState(plan=fit.plan, weights=fit.weights, config=config, parties=fit.parties, history=fit.history,
+               warnings=fit.warnings, timings=fit.timings).save(str(run.get("model-out", "fedtab-model.pt")))
+
+
+server_app = build_server_app(_server_main)
+client_app = build_client_app(_party_from_node)
