@@ -60,7 +60,8 @@ def ctgan_fit(frame: pd.DataFrame) -> tuple[object, float]:
 
 
 def ctgan_mixture(transformer: object, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    info = next(i for i in transformer._column_transform_info_list if i.column_name == name)  # type: ignore[attr-defined]
+    infos = transformer._column_transform_info_list  # type: ignore[attr-defined]
+    info = next(i for i in infos if i.column_name == name)
     model = info.transform._bgm_transformer
     keep = info.transform.valid_component_indicator
     weights = model.weights_[keep] / model.weights_[keep].sum()
@@ -99,8 +100,10 @@ def main() -> None:
         column = next(c for c in plan.columns if c.name == name)
         values = frame[name].to_numpy(dtype=float)
         mine = mixture_log_likelihood(values, np.array(column.weights), np.array(column.means), np.array(column.stds))
-        other = mixture_log_likelihood(values, *ctgan_mixture(transformer, name))
-        print(f"  {name:15s} {mine:9.4f} | {other:9.4f}  ({len(column.means)} | {len(ctgan_mixture(transformer, name)[0])} modes)")
+        theirs_mixture = ctgan_mixture(transformer, name)
+        other = mixture_log_likelihood(values, *theirs_mixture)
+        modes = f"{len(column.means)} | {len(theirs_mixture[0])} modes"
+        print(f"  {name:15s} {mine:9.4f} | {other:9.4f}  ({modes})")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ class PlanFitter:
             return p.StatsRequest(p.STAGE_SUMMARY, {}, self._summary_config())
         if self._stage == p.STAGE_HISTOGRAM:
             assert self._layout is not None
-            arrays = {p.REQ_LOW: self._layout.low, p.REQ_WIDTH: self._layout.width}
+            arrays = {p.REQ_LOW: self._layout.low.copy(), p.REQ_WIDTH: self._layout.width.copy()}
             config = self._numeric_config(self._fitted) | {p.CFG_BINS: self.histogram_bins}
             return p.StatsRequest(p.STAGE_HISTOGRAM, arrays, config)
         if self._stage == p.STAGE_EM:
