@@ -27,9 +27,10 @@ def _group() -> None:
 
 
 def _register_commands() -> None:
-    from fedtab.cli import synthesize
+    from fedtab.cli import app as app_command, synthesize
 
     synthesize.register(app)
+    app_command.register(app)
     try:
         from fedtab.cli import evaluate
     except ImportError:
