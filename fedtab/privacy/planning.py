@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from fedtab.errors import ConfigError, PartyError, PrivacyBudgetError
@@ -121,7 +121,6 @@ class BudgetSuggestions:
     min_party_rows: int | None = None
     max_batch_size: int | None = None
     min_encoder_share: float | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 def plan_noise(*, budget: PrivacyBudget, party_rows: int, batch_size: int, epochs: float,
@@ -170,7 +169,8 @@ def plan_noise(*, budget: PrivacyBudget, party_rows: int, batch_size: int, epoch
     if total(max_noise_multiplier) > target:
         raise _refusal(budget, comp, encoder, q, steps, epochs, party_rows, batch_size, max_noise_multiplier, party,
                        total)
-    sigma = _solve_on_both(lambda s, on: total(s, on=on), comp, target, max_noise_multiplier)
+    sigma = _solve_on_both(lambda s, on: total(s, on=on), comp, target, max_noise_multiplier,
+                           _rough_sigma(target, comp.delta, q, steps))
     return _verified(party=party, budget=budget, accountant=accountant, eps_error=eps_error, party_rows=party_rows,
                      batch_size=batch_size, epochs=float(epochs), sample_rate=q, steps=steps, noise_multiplier=sigma,
                      encoder_releases=encoder_releases, encoder_noise_multiplier=sigma_enc,
@@ -209,21 +209,30 @@ def _encoder_sigma(comp: _Composition, budget: PrivacyBudget, releases: int, par
         )
         error.suggestions = BudgetSuggestions(min_encoder_share=min(needed * 1.05, 0.99))
         raise error
-    return _solve_on_both(eps, comp, target, MAX_ENCODER_NOISE_MULTIPLIER)
+    return _solve_on_both(eps, comp, target, MAX_ENCODER_NOISE_MULTIPLIER,
+                          _rough_sigma(target, comp.delta, 1.0, releases))
 
 
-def _solve_on_both(eps: Callable[[float, _Composition], float], comp: _Composition, target: float,
-                   cap: float) -> float:
+def _solve_on_both(eps: Callable[[float, _Composition], float], comp: _Composition, target: float, cap: float,
+                   guess: float) -> float:
     """Smallest σ meeting ``target``: RDP (fast) finds the neighbourhood, the plan's accountant finishes."""
-    guess = 1.0
     if comp.accountant != "rdp":
-        guess = _smallest_noise(lambda s: eps(s, comp.rdp), target, guess=1.0, cap=cap) or cap
-    found = _smallest_noise(lambda s: eps(s, comp), target, guess=guess, cap=cap)
+        guess = _smallest_noise(lambda s: eps(s, comp.rdp), target, guess=guess, cap=cap, step=1.5, rtol=0.05) or cap
+    found = _smallest_noise(lambda s: eps(s, comp), target, guess=guess, cap=cap, step=1.15, rtol=REL_TOL)
     return cap if found is None else found  # callers have checked that the cap meets the target
 
 
-def _smallest_noise(eps: Callable[[float], float], target: float, *, guess: float, cap: float) -> float | None:
-    """Smallest σ in [MIN_NOISE_MULTIPLIER, cap] with eps(σ) ≤ target, to REL_TOL of target; ε falls as σ grows."""
+def _rough_sigma(target: float, delta: float, sample_rate: float, steps: int) -> float:
+    """A starting point only: the classical Gaussian mechanism bound with sensitivity q·√T."""
+    return sample_rate * math.sqrt(steps) * math.sqrt(2 * math.log(1.25 / delta)) / target
+
+
+def _smallest_noise(eps: Callable[[float], float], target: float, *, guess: float, cap: float, step: float,
+                    rtol: float) -> float | None:
+    """Smallest σ in [MIN_NOISE_MULTIPLIER, cap] with eps(σ) ≤ target, to ``rtol`` of target; ε falls as σ grows.
+
+    Brackets from ``guess`` by factors of ``step`` (down) or 1.5 (up), then narrows by secant steps.
+    """
     hi = min(max(guess, MIN_NOISE_MULTIPLIER), cap)
     e_hi = eps(hi)
     lo, e_lo = hi, e_hi
@@ -237,11 +246,11 @@ def _smallest_noise(eps: Callable[[float], float], target: float, *, guess: floa
         if lo <= MIN_NOISE_MULTIPLIER:
             return lo
         hi, e_hi = lo, e_lo
-        lo = max(lo / 1.15, MIN_NOISE_MULTIPLIER)
+        lo = max(lo / step, MIN_NOISE_MULTIPLIER)
         e_lo = eps(lo)
-    aim = target * (1 - REL_TOL / 2)
+    aim = target * (1 - rtol / 2)
     for _ in range(60):
-        if e_hi >= target * (1 - REL_TOL) or hi / lo - 1 < 1e-6:
+        if e_hi >= target * (1 - rtol) or hi / lo - 1 < 1e-6:
             break
         mid = _interpolate(lo, e_lo, hi, e_hi, aim)
         e_mid = eps(mid)
