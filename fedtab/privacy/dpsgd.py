@@ -150,6 +150,16 @@ class PrivateTrainer:
         self.optimizer.step()
         return float(per_sample_loss.detach().mean()) if per_sample_loss.numel() else 0.0
 
+    def close(self) -> nn.Module:
+        """Remove Opacus's hooks and hand back the plain module (to save it, or to wrap it again next round)."""
+        return self.module.to_standard_module()
+
+    def __enter__(self) -> PrivateTrainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _record(self, optimizer: DPOptimizer) -> None:
         self.accountant.record_sgd(noise_multiplier=optimizer.noise_multiplier, sample_rate=self.sample_rate,
                                    steps=1, mechanism=self.mechanism)
