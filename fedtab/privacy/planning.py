@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from fedtab.errors import ConfigError, PartyError, PrivacyBudgetError
@@ -150,31 +150,32 @@ def plan_noise(*, budget: PrivacyBudget, party_rows: int, batch_size: int, epoch
     """
     _check_args(budget, party_rows, batch_size, epochs, encoder_releases, partition_selections,
                 accountant, max_noise_multiplier, party)
-    q = batch_size / party_rows
-    steps = math.ceil(epochs * party_rows / batch_size)
-    threshold_delta = budget.delta * PARTITION_DELTA_SHARE / partition_selections if partition_selections else 0.0
-    smallest = budget.encoder_epsilon if encoder_releases else budget.epsilon
-    eps_error = max(MIN_EPS_ERROR, min(DEFAULT_EPS_ERROR, smallest / 10))
-    thresholds = PartyAccountant(party, accountant=accountant, eps_error=eps_error)
-    _record(thresholds, None, encoder_releases, partition_selections, threshold_delta, 1.0, q, 1)
-    comp = _Composition(accountant, eps_error, budget.delta - thresholds.threshold_delta())
+    run = _Run(budget, party_rows, batch_size, float(epochs), encoder_releases, partition_selections, accountant,
+               party)
+    setup = _setup(run)
+    if setup.total(max_noise_multiplier) > setup.target:
+        raise _refusal(run, setup, max_noise_multiplier)
+    sigma = _solve_on_both(lambda s, on: setup.total(s, on=on), setup.comp, setup.target, max_noise_multiplier,
+                           _rough_sigma(setup.target, setup.comp.delta, setup.sample_rate, setup.steps))
+    return _verified(party=party, budget=budget, accountant=accountant, eps_error=setup.comp.eps_error,
+                     party_rows=party_rows, batch_size=batch_size, epochs=float(epochs), sample_rate=setup.sample_rate,
+                     steps=setup.steps, noise_multiplier=sigma, encoder_releases=encoder_releases,
+                     encoder_noise_multiplier=setup.encoder_noise_multiplier,
+                     partition_selections=partition_selections, threshold_delta=setup.threshold_delta)
 
-    sigma_enc = _encoder_sigma(comp, budget, encoder_releases, party) if encoder_releases else None
-    encoder = [Release(ENCODER, sigma_enc, 1.0, encoder_releases)] if sigma_enc else []
 
-    def total(sigma: float, rate: float = q, n: int = steps, on: _Composition = comp) -> float:
-        return on.epsilon([*encoder, Release(TRAINING, sigma, rate, n)])
+@dataclass(frozen=True)
+class _Run:
+    """What a plan is asked for (the arguments of ``plan_noise``), varied when searching for what fits."""
 
-    target = budget.epsilon * (1 - SAFETY)
-    if total(max_noise_multiplier) > target:
-        raise _refusal(budget, comp, encoder, q, steps, epochs, party_rows, batch_size, max_noise_multiplier, party,
-                       total)
-    sigma = _solve_on_both(lambda s, on: total(s, on=on), comp, target, max_noise_multiplier,
-                           _rough_sigma(target, comp.delta, q, steps))
-    return _verified(party=party, budget=budget, accountant=accountant, eps_error=eps_error, party_rows=party_rows,
-                     batch_size=batch_size, epochs=float(epochs), sample_rate=q, steps=steps, noise_multiplier=sigma,
-                     encoder_releases=encoder_releases, encoder_noise_multiplier=sigma_enc,
-                     partition_selections=partition_selections, threshold_delta=threshold_delta)
+    budget: PrivacyBudget
+    rows: int
+    batch: int
+    epochs: float
+    releases: int
+    selections: int
+    accountant: str
+    party: str
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,44 @@ class _Composition:
     @property
     def rdp(self) -> _Composition:
         return _Composition("rdp", self.eps_error, self.delta)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """A run's sampling, its δ split, and its encoder noise: all a DP-SGD noise candidate is judged against."""
+
+    sample_rate: float
+    steps: int
+    threshold_delta: float
+    comp: _Composition
+    encoder: tuple[Release, ...]
+    target: float
+
+    @property
+    def encoder_noise_multiplier(self) -> float | None:
+        return self.encoder[0].noise_multiplier if self.encoder else None
+
+    def total(self, sigma: float, *, on: _Composition | None = None, rate: float | None = None,
+              steps: int | None = None) -> float:
+        """ε of the encoder releases and DP-SGD at noise ``sigma`` composed."""
+        training = Release(TRAINING, sigma, rate or self.sample_rate, steps or self.steps)
+        return (on or self.comp).epsilon([*self.encoder, training])
+
+
+def _setup(run: _Run) -> _Setup:
+    """Sampling, δ split and encoder noise for ``run``; raises when the encoder share cannot be met."""
+    budget = run.budget
+    q = run.batch / run.rows
+    threshold_delta = budget.delta * PARTITION_DELTA_SHARE / run.selections if run.selections else 0.0
+    smallest = budget.encoder_epsilon if run.releases else budget.epsilon
+    eps_error = max(MIN_EPS_ERROR, min(DEFAULT_EPS_ERROR, smallest / 10))
+    thresholds = PartyAccountant(run.party, accountant=run.accountant, eps_error=eps_error)
+    _record(thresholds, None, run.releases, run.selections, threshold_delta, 1.0, q, 1)  # δ summed as a run sums it
+    comp = _Composition(run.accountant, eps_error, budget.delta - thresholds.threshold_delta())
+    encoder = (Release(ENCODER, _encoder_sigma(comp, budget, run.releases, run.party), 1.0, run.releases),) \
+        if run.releases else ()
+    return _Setup(q, math.ceil(run.epochs * run.rows / run.batch), threshold_delta, comp, encoder,
+                  budget.epsilon * (1 - SAFETY))
 
 
 def _encoder_sigma(comp: _Composition, budget: PrivacyBudget, releases: int, party: str) -> float:
@@ -305,30 +344,25 @@ def _verified(**plan: Any) -> PrivacyPlan:
     )
 
 
-def _refusal(budget: PrivacyBudget, comp: _Composition, encoder: list[Release], q: float, steps: int,
-             epochs: float, rows: int, batch: int, cap: float, party: str,
-             total: Callable[..., float]) -> PrivacyBudgetError:
-    """The refusal, with figures that would fit (searched with RDP, confirmed with the plan's accountant)."""
-    target = budget.epsilon * (1 - SAFETY)
-    spent = total(cap)
-    suggestions = BudgetSuggestions(
-        max_epochs=_max_epochs(total, comp, target, cap, q, steps),
-        min_epsilon=_min_epsilon(budget, comp, encoder, q, steps, cap),
-        **_min_rows(total, comp, target, cap, epochs, rows, batch, q),
-    )
+def _refusal(run: _Run, setup: _Setup, cap: float) -> PrivacyBudgetError:
+    """The refusal, with figures that would fit (searched with RDP, confirmed as ``plan_noise`` would compute)."""
+    budget = run.budget
+    suggestions = BudgetSuggestions(max_epochs=_max_epochs(run, setup, cap), min_epsilon=_min_epsilon(run, setup, cap),
+                                    **_min_rows(run, setup, cap))
     fits = []
     if suggestions.max_epochs is not None:
-        fits.append(f"at most {suggestions.max_epochs:.3g} epochs in all (rounds × local epochs)")
+        fits.append(f"at most {suggestions.max_epochs:.4g} epochs in all (rounds × local epochs)")
     if suggestions.min_epsilon is not None:
         fits.append(f"a budget of ε ≥ {suggestions.min_epsilon:.3g}")
     if suggestions.min_party_rows is not None:
-        smaller = (f" or a batch size of at most {suggestions.max_batch_size}" if suggestions.max_batch_size else "")
+        smaller = f" or a batch size of at most {suggestions.max_batch_size}" if suggestions.max_batch_size else ""
         fits.append(f"at least {suggestions.min_party_rows} rows in the party{smaller}")
-    encoder_text = f" together with {encoder[0].steps} encoder releases" if encoder else ""
+    encoder_text = f" together with {run.releases} encoder releases" if run.releases else ""
     error = PrivacyBudgetError(
-        f"Party {party!r} cannot keep within ε = {budget.epsilon:.3g} at δ = {budget.delta:.3g}: "
-        f"{epochs:g} epochs of DP-SGD ({steps} steps at sample rate {q:.4g} = batch {batch} / {rows} rows)"
-        f"{encoder_text} compose to ε = {spent:.3g} even at noise multiplier {cap:g}, the most that still trains. "
+        f"Party {run.party!r} cannot keep within ε = {budget.epsilon:.3g} at δ = {budget.delta:.3g}: "
+        f"{run.epochs:g} epochs of DP-SGD ({setup.steps} steps at sample rate {setup.sample_rate:.4g} = batch "
+        f"{run.batch} / {run.rows} rows){encoder_text} compose to ε = {setup.total(cap):.3g} even at noise "
+        f"multiplier {cap:g}, the most that still trains. "
         + ("Any one of these would fit: " + "; ".join(fits) + "." if fits else
            "Raise ε, train fewer epochs, or use larger parties.")
     )
@@ -336,60 +370,62 @@ def _refusal(budget: PrivacyBudget, comp: _Composition, encoder: list[Release], 
     return error
 
 
-def _max_epochs(total: Callable[..., float], comp: _Composition, target: float, cap: float, q: float,
-                steps: int) -> float | None:
-    def fits(n: int, on: _Composition) -> bool:
-        return total(cap, q, n, on) <= target
+def _spent_at_cap(run: _Run, cap: float) -> float | None:
+    """ε ``plan_noise`` would find for ``run`` at the largest noise; None when its encoder share cannot be met."""
+    try:
+        return _setup(run).total(cap)
+    except PrivacyBudgetError:
+        return None
 
-    lo, hi = 0, steps
+
+def _fits_at_cap(run: _Run, cap: float) -> bool:
+    spent = _spent_at_cap(run, cap)
+    return spent is not None and spent <= run.budget.epsilon * (1 - SAFETY)
+
+
+def _max_epochs(run: _Run, setup: _Setup, cap: float) -> float | None:
+    lo, hi = 0, setup.steps
     while hi - lo > max(1, lo // 50):
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid, comp.rdp) else (lo, mid)
+        fits = setup.total(cap, on=setup.comp.rdp, steps=mid) <= setup.target
+        lo, hi = (mid, hi) if fits else (lo, mid)
     for _ in range(20):
-        if lo < 1:
+        epochs = _round_down(lo * setup.sample_rate) if lo >= 1 else 0.0
+        if epochs <= 0:
             return None
-        if fits(lo, comp):
-            return _round_down(lo * q) or None
+        if _fits_at_cap(replace(run, epochs=epochs), cap):
+            return epochs
         lo = math.floor(lo * 0.95)
     return None
 
 
-def _min_epsilon(budget: PrivacyBudget, comp: _Composition, encoder: list[Release], q: float, steps: int,
-                 cap: float) -> float | None:
+def _min_epsilon(run: _Run, setup: _Setup, cap: float) -> float | None:
     """Smallest round ε' that fits at the cap, with the encoder's share re-planned for ε'."""
-    candidate = composed_epsilon([(cap, q, steps)], delta=comp.delta, accountant=comp.accountant,
-                                 eps_error=comp.eps_error)
-    for _ in range(8):
-        candidate = _round_up(candidate * 1.02)
-        larger = PrivacyBudget(candidate, budget.delta, budget.encoder_share)
-        releases = encoder[0].steps if encoder else 0
-        try:
-            enc = [Release(ENCODER, _encoder_sigma(comp, larger, releases, "?"), 1.0, releases)] if releases else []
-        except PrivacyBudgetError:
-            continue
-        spent = comp.epsilon([*enc, Release(TRAINING, cap, q, steps)])
-        if spent <= candidate * (1 - SAFETY):
+    candidate = _round_up(setup.comp.epsilon([Release(TRAINING, cap, setup.sample_rate, setup.steps)]) * 1.02)
+    for _ in range(10):
+        spent = _spent_at_cap(replace(run, budget=replace(run.budget, epsilon=candidate)), cap)
+        if spent is not None and spent <= candidate * (1 - SAFETY):
             return candidate
-        candidate = spent
+        candidate = _round_up(max(candidate, spent or 0.0) * 1.05)
     return None
 
 
-def _min_rows(total: Callable[..., float], comp: _Composition, target: float, cap: float, epochs: float,
-              rows: int, batch: int, q: float) -> dict[str, int | None]:
-    """Largest sample rate that fits for the same epochs, as party rows or batch size."""
-    def fits(rate: float, on: _Composition) -> bool:
-        return total(cap, rate, math.ceil(epochs / rate), on) <= target
+def _min_rows(run: _Run, setup: _Setup, cap: float) -> dict[str, int | None]:
+    """Largest sample rate that fits for the same epochs, as party rows or as batch size."""
+    def fits(rate: float) -> bool:
+        return setup.total(cap, on=setup.comp.rdp, rate=rate, steps=math.ceil(run.epochs / rate)) <= setup.target
 
-    lo, hi = q / 1000, q
-    if not fits(lo, comp.rdp):
+    lo, hi = setup.sample_rate / 1000, setup.sample_rate
+    if not fits(lo):
         return {"min_party_rows": None, "max_batch_size": None}
     while hi / lo > 1.02:
         mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if fits(mid, comp.rdp) else (lo, mid)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     for _ in range(20):
-        if fits(lo, comp):
-            max_batch = math.floor(lo * rows)
-            return {"min_party_rows": math.ceil(batch / lo), "max_batch_size": max_batch if max_batch >= 1 else None}
+        rows, batch = math.ceil(run.batch / lo), math.floor(lo * run.rows)
+        if _fits_at_cap(replace(run, rows=rows), cap):
+            fits_batch = batch >= 1 and _fits_at_cap(replace(run, batch=batch), cap)
+            return {"min_party_rows": rows, "max_batch_size": batch if fits_batch else None}
         lo *= 0.95
     return {"min_party_rows": None, "max_batch_size": None}
 
