@@ -40,12 +40,14 @@ def module_problems(module: nn.Module) -> list[str]:
     problems = []
     if not module.training:
         problems.append("the module is in eval mode; call module.train() before making it private")
+    named = len(problems)
     for name, sub in module.named_modules():
         place = f"submodule {name or '<root>'!r} ({type(sub).__name__})"
         validator = ModuleValidator.VALIDATORS.get(type(sub))
         for error in validator(sub) if validator and _trainable(sub) else []:
             fix = _FIXES.get(type(error).__name__, _REPLACE)
             problems.append(f"{place}: {_first_sentence(str(error))}; fix: {fix}")
+            named += 1
         if _trainable(sub) and not validator and any(True for _ in sub.buffers(recurse=False)):
             problems.append(f"{place}: a trainable layer with buffers (not privatised); fix: use a layer without "
                             "running statistics, e.g. LayerNorm or GroupNorm")
@@ -56,6 +58,8 @@ def module_problems(module: nn.Module) -> list[str]:
                 "gradients; fix: hold each as the weight of its own layer (e.g. nn.Linear(1, d, bias=False)) and "
                 "call that layer in forward"
             )
+    unnamed = ModuleValidator.validate(module, strict=False)[named:]  # any check Opacus adds beyond its registry
+    problems.extend(f"Opacus: {_first_sentence(str(error))}; fix: {_REPLACE}" for error in unnamed)
     return problems
 
 
@@ -104,7 +108,9 @@ class PrivateTrainer:
     rng:
         Seeded generator for the row sampling; the gradient noise gets a torch generator derived from it.
     grad_sample_mode:
-        ``"ghost"`` (default) or ``"hooks"``.
+        ``"ghost"`` (default) or ``"hooks"``. Ghost clipping cannot handle a layer applied twice in
+        one forward pass (parameter tying: Opacus raises during forward); score such inputs in one
+        call (concatenate them) or use ``"hooks"``.
     """
 
     def __init__(self, *, module: nn.Module, optimizer: torch.optim.Optimizer, num_rows: int, batch_size: int,
