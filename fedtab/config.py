@@ -12,6 +12,7 @@ from typing import Any
 from fedtab.errors import ConfigError
 
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax")
+ACCOUNTANTS = ("prv", "rdp")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class FedtabConfig:
     bgm_max_rounds: int = 20
     epsilon: float | None = None
     delta: float | None = None
+    encoder_share: float = 0.1
+    accountant: str = "prv"
+    max_grad_norm: float = 1.0
     round_timeout: float = 600.0
     num_cpus_per_party: float = 1.0
 
@@ -68,6 +72,9 @@ class FedtabConfig:
         need(_is_int(self.bgm_max_rounds) and self.bgm_max_rounds >= 1, "bgm_max_rounds", "an int >= 1")
         need(self.epsilon is None or (_is_number(self.epsilon) and self.epsilon > 0), "epsilon", "None or a number > 0")
         need(self.delta is None or (_is_number(self.delta) and 0 < self.delta < 1), "delta", "None or a number in (0, 1)")
+        need(_is_number(self.encoder_share) and 0 < self.encoder_share < 1, "encoder_share", "a number in (0, 1)")
+        need(self.accountant in ACCOUNTANTS, "accountant", f"one of {ACCOUNTANTS}")
+        need(_is_number(self.max_grad_norm) and self.max_grad_norm > 0, "max_grad_norm", "a number > 0")
         need(_is_number(self.round_timeout) and self.round_timeout > 0, "round_timeout", "a number of seconds > 0")
         need(_is_number(self.num_cpus_per_party) and self.num_cpus_per_party > 0, "num_cpus_per_party", "a number > 0")
         return out
