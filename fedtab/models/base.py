@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fedtab.models.privacy import TrainingPrivacy
 from fedtab.transformers import TransformPlan
 
 Weights = dict[str, np.ndarray]
@@ -19,12 +20,15 @@ class LocalUpdate:
     """What one party's local training returns: new weights, how many rows it saw, and metrics.
 
     ``optimizer_state`` stays on the party (it never travels); the trainer keeps it for the next round.
+    ``accountant_state`` is the party's ``PartyAccountant.state_dict()`` with this round's DP-SGD
+    steps recorded (``None`` when the update was not private); hand it to the next round.
     """
 
     weights: Weights
     num_examples: int
     metrics: dict[str, float] = field(default_factory=dict)
     optimizer_state: Weights = field(default_factory=dict)
+    accountant_state: dict[str, Any] | None = None
 
 
 class HorizontalModel(ABC):
@@ -74,8 +78,13 @@ class HorizontalModel(ABC):
         round_index: int,
         party: str,
         optimizer_state: Weights | None = None,
+        privacy: TrainingPrivacy | None = None,
     ) -> LocalUpdate:
-        """Train from ``weights`` on one party's encoded rows and return its update."""
+        """Train from ``weights`` on one party's encoded rows and return its update.
+
+        With ``privacy``, the modules in ``private_modules`` train with DP-SGD at the given noise
+        and sample rate, and the update returns the accountant state with the steps charged.
+        """
 
     @abstractmethod
     def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:

@@ -68,6 +68,20 @@ class ConditionalSampler:
             categories[where] = rng.choice(self.dims[j], size=where.size, p=self.global_probs[j])
         return self._one_hot(columns, categories), self._mask(columns)
 
+    def conditions_of(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Each encoded row's own condition: a column uniformly at random, its category from the row.
+
+        Under DP the real rows are Poisson-sampled, not drawn by category, so the condition must
+        follow the row (training-by-sampling would break the accountant's uniform sampling).
+        """
+        columns = rng.integers(self.num_columns, size=len(rows))
+        categories = np.zeros(len(rows), dtype=np.int64)
+        for j in np.unique(columns):
+            where = np.flatnonzero(columns == j)
+            start = self.data_starts[j]
+            categories[where] = rows[where, start : start + self.dims[j]].argmax(axis=1)
+        return self._one_hot(columns, categories), self._mask(columns)
+
     def _one_hot(self, columns: np.ndarray, categories: np.ndarray) -> np.ndarray:
         cond = np.zeros((columns.size, self.cond_dim), dtype=np.float32)
         cond[np.arange(columns.size), self.cond_offsets[columns] + categories] = 1.0

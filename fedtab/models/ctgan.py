@@ -1,4 +1,8 @@
-"""Federated CTGAN: ctgan's generator and discriminator blocks, trained a few local epochs per round."""
+"""Federated CTGAN: ctgan's generator and discriminator blocks, trained a few local epochs per round.
+
+With the option ``private`` the discriminator is ``PairDiscriminator`` and a local update runs
+DP-SGD on it (``fedtab.models.ctgan_private``); without it the WGAN-GP loop below is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ import torch
 from ctgan.synthesizers.ctgan import Discriminator, Generator
 from torch.nn import functional as F
 
+from fedtab.errors import ConfigError
+from fedtab.models import ctgan_private, torch_state
 from fedtab.models.base import HorizontalModel, LocalUpdate, Weights
 from fedtab.models.conditional import ConditionalSampler
+from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import register
-from fedtab.models import torch_state
 from fedtab.rng import isolated_torch_seed, numpy_rng
 
 
@@ -34,27 +40,38 @@ class FederatedCTGAN(HorizontalModel):
             "discriminator_decay": 1e-6,
             "discriminator_steps": 1,
             "pac": 10,
+            "private": False,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0) -> None:  # type: ignore[no-untyped-def]
         super().__init__(plan, options, seed=seed)
+        if not isinstance(self.options["private"], bool):
+            raise ConfigError(
+                f"Model 'ctgan' option 'private' must be true or false; got {self.options['private']!r}. "
+                "Leave it to the server, which sets it when the run has a privacy budget."
+            )
         self.data_dim = plan.output_dim
         self.conditions = ConditionalSampler(plan)
         self._softmax_spans, self._tanh_columns = _activation_layout(plan)
 
-    def _networks(self) -> tuple[Generator, Discriminator]:
+    def _networks(self) -> tuple[Generator, torch.nn.Module]:
         o = self.options
         cond_dim = self.conditions.cond_dim
         generator = Generator(o["embedding_dim"] + cond_dim, tuple(o["generator_dims"]), self.data_dim)
+        if o["private"]:
+            return generator, ctgan_private.PairDiscriminator(self.data_dim, cond_dim, o["discriminator_dims"])
         discriminator = Discriminator(self.data_dim + cond_dim, tuple(o["discriminator_dims"]), pac=o["pac"])
         return generator, discriminator
 
     def init_weights(self) -> Weights:
+        """Also checks a private discriminator with Opacus's validator, so a bad one fails before round one."""
         with isolated_torch_seed(self.seed, "init"):
             generator, discriminator = self._networks()
+        if self.options["private"]:
+            ctgan_private.validate_discriminator(discriminator)
         return {**torch_state.module_weights(generator, "generator"), **torch_state.module_weights(discriminator, "discriminator")}
 
-    def _load(self, weights: Weights) -> tuple[Generator, Discriminator]:
+    def _load(self, weights: Weights) -> tuple[Generator, torch.nn.Module]:
         generator, discriminator = self._networks()
         torch_state.load_module_weights(generator, weights, "generator")
         torch_state.load_module_weights(discriminator, weights, "discriminator")
@@ -70,7 +87,18 @@ class FederatedCTGAN(HorizontalModel):
         round_index: int,
         party: str,
         optimizer_state: Weights | None = None,
+        privacy: TrainingPrivacy | None = None,
     ) -> LocalUpdate:
+        """WGAN-GP steps without ``privacy``; with it, DP-SGD on the pair discriminator.
+
+        Under ``privacy`` the real rows are Poisson-sampled at its sample rate, ``batch_size`` is
+        unused (the expected batch is ``sample_rate × rows``), and there are ``privacy.steps_for(epochs)``
+        discriminator steps.
+        """
+        self._check_privacy(privacy, party, round_index)
+        if privacy is not None:
+            return self._private_update(weights, data, epochs=epochs, round_index=round_index, party=party,
+                                        optimizer_state=optimizer_state, privacy=privacy)
         o = self.options
         batch = _party_batch_size(batch_size, len(data), o["pac"])
         steps = max(1, int(round(epochs * len(data) / batch)))
@@ -88,7 +116,43 @@ class FederatedCTGAN(HorizontalModel):
         metrics = {"loss_g": float(losses[:, 0].mean()), "loss_d": float(losses[:, 1].mean()), "steps": float(steps)}
         return LocalUpdate(new_weights, num_examples=len(data), metrics=metrics, optimizer_state=state)
 
-    def _optimizers(self, generator: Generator, discriminator: Discriminator, state: Weights | None) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    def _check_privacy(self, privacy: TrainingPrivacy | None, party: str, round_index: int) -> None:
+        if self.options["private"] and privacy is None:
+            raise ConfigError(
+                f"Model 'ctgan' was built with option private=true, but the local update of party {party!r} in "
+                f"round {round_index} got no TrainingPrivacy. Pass the planned noise multiplier and sample rate, "
+                "or build the model with private=false."
+            )
+        if privacy is not None and not self.options["private"]:
+            raise ConfigError(
+                f"Party {party!r} got DP-SGD settings in round {round_index}, but model 'ctgan' was built with "
+                "option private=false: its WGAN-GP discriminator (pac 10, gradient penalty) cannot be trained with "
+                "DP-SGD. The server must set model option private=true for every party when the run is private."
+            )
+
+    def _private_update(self, weights: Weights, data: np.ndarray, *, epochs: float, round_index: int, party: str,
+                        optimizer_state: Weights | None, privacy: TrainingPrivacy) -> LocalUpdate:
+        """One party's DP round; the accountant comes in as state and goes back with this round's steps."""
+        steps = privacy.steps_for(epochs)
+        accountant = ctgan_private.party_accountant(privacy.accountant_state, party)
+        real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        rng = numpy_rng(self.seed, "train", party, round_index)
+        with isolated_torch_seed(self.seed, "train", party, round_index):
+            generator, discriminator = self._load(weights)
+            opt_g, opt_d = self._optimizers(generator, discriminator, optimizer_state)
+            with ctgan_private.PrivateRound(self, generator=generator, discriminator=discriminator, opt_g=opt_g,
+                                            opt_d=opt_d, real=real, privacy=privacy, accountant=accountant,
+                                            party=party, rng=rng,
+                                            noise_rng=numpy_rng(self.seed, "dp-sgd", party, round_index)) as run:
+                loss_g, loss_d = run.train(steps)
+        new_weights = {**torch_state.module_weights(generator, "generator"),
+                       **torch_state.module_weights(discriminator, "discriminator")}
+        state = {**torch_state.optimizer_state(opt_g, "generator"), **torch_state.optimizer_state(opt_d, "discriminator")}
+        metrics = {"loss_g": loss_g, "loss_d": loss_d, "steps": float(steps)}
+        return LocalUpdate(new_weights, num_examples=len(data), metrics=metrics, optimizer_state=state,
+                           accountant_state=accountant.state_dict())
+
+    def _optimizers(self, generator: Generator, discriminator: torch.nn.Module, state: Weights | None) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         o = self.options
         opt_g = torch.optim.Adam(generator.parameters(), lr=o["generator_lr"], betas=(0.5, 0.9), weight_decay=o["generator_decay"])
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=o["discriminator_lr"], betas=(0.5, 0.9), weight_decay=o["discriminator_decay"])
@@ -102,7 +166,7 @@ class FederatedCTGAN(HorizontalModel):
         for _ in range(self.options["discriminator_steps"]):
             cond, _, rows = self._conditions(sampler, batch, len(real_all), rng)
             permuted = torch.from_numpy(rng.permutation(batch))
-            fake = self.activate(generator(self._noise_with(cond[permuted], batch)))
+            fake = self.activate(generator(self.noise_with(cond[permuted], batch)))
             real = torch.cat([real_all[rows], cond], dim=1) if cond.shape[1] else real_all[rows]
             fake_in = torch.cat([fake, cond[permuted]], dim=1) if cond.shape[1] else fake
             penalty = discriminator.calc_gradient_penalty(real, fake_in, "cpu", pac)
@@ -112,10 +176,10 @@ class FederatedCTGAN(HorizontalModel):
             loss_d.backward()
             opt_d.step()
         cond, mask, _ = self._conditions(sampler, batch, len(real_all), rng)
-        raw = generator(self._noise_with(cond, batch))
+        raw = generator(self.noise_with(cond, batch))
         fake = self.activate(raw)
         fake_in = torch.cat([fake, cond], dim=1) if cond.shape[1] else fake
-        loss_g = -discriminator(fake_in).mean() + self._condition_loss(raw, cond, mask)
+        loss_g = -discriminator(fake_in).mean() + self.condition_loss(raw, cond, mask)
         opt_g.zero_grad(set_to_none=False)
         loss_g.backward()
         opt_g.step()
@@ -127,7 +191,7 @@ class FederatedCTGAN(HorizontalModel):
         cond, mask, rows = sampler.sample_train(batch, rng)
         return torch.from_numpy(cond), torch.from_numpy(mask), rows
 
-    def _noise_with(self, cond: torch.Tensor, batch: int) -> torch.Tensor:
+    def noise_with(self, cond: torch.Tensor, batch: int) -> torch.Tensor:
         noise = torch.randn(batch, self.options["embedding_dim"])
         return torch.cat([noise, cond], dim=1) if cond.shape[1] else noise
 
@@ -140,7 +204,7 @@ class FederatedCTGAN(HorizontalModel):
             parts[:, start:end] = F.gumbel_softmax(raw[:, start:end], tau=0.2)
         return parts
 
-    def _condition_loss(self, raw: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def condition_loss(self, raw: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Cross-entropy between the generated category and the asked-for one, on the asked column only."""
         c = self.conditions
         if c.num_columns == 0:
@@ -163,7 +227,7 @@ class FederatedCTGAN(HorizontalModel):
                     cond = torch.from_numpy(self.conditions.sample_generation(batch, rng)[0])
                 else:
                     cond = torch.zeros(batch, 0)
-                chunks.append(self.activate(generator(self._noise_with(cond, batch))).numpy())
+                chunks.append(self.activate(generator(self.noise_with(cond, batch))).numpy())
         return np.concatenate(chunks)[:num_rows]
 
 
