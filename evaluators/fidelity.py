@@ -67,7 +67,7 @@ def with_sdmetrics(result: FidelityResult, real: pd.DataFrame, synthetic: pd.Dat
     properties = quality.get_properties().set_index("Property")["Score"]
     diagnostics = diagnostic.get_properties().dropna().set_index("Property")["Score"]
     distances = {c.column: c.distance for c in result.columns}
-    distances |= {name: _paper_wasserstein(real[name], synthetic[name]) for name in layout.numerical}
+    distances |= {name: paper_wasserstein(real[name], synthetic[name]) for name in layout.numerical}
     return replace(
         result,
         column_shapes=float(properties["Column Shapes"]),
@@ -102,7 +102,7 @@ def _sdmetrics_pairs(details: pd.DataFrame) -> tuple[PairTrend, ...]:
     )
 
 
-def _paper_wasserstein(real: pd.Series, synthetic: pd.Series) -> float:
+def paper_wasserstein(real: pd.Series, synthetic: pd.Series) -> float:
     r, s = real.dropna().to_numpy(dtype=np.float64), synthetic.dropna().to_numpy(dtype=np.float64)
     if r.size == 0 or s.size == 0:
         return float("nan")
