@@ -5,27 +5,14 @@ It is the reference the Flower engines must agree with, and it keeps unit tests 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-
-import torch
+from collections.abc import Callable, Mapping, Sequence
 
 from fedtab.federation import keys
 from fedtab.federation.party import PartyWorker, StagedParty, Weights
 from fedtab.federation.payload import Payload
+from fedtab.threads import single_torch_thread
 
 Tap = Callable[[str, str, Payload], None]
-
-
-@contextmanager
-def single_torch_thread() -> Iterator[None]:
-    """Parties train on one thread, as Flower's workers do, so both engines compute the same floats."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class LocalTransport:

@@ -9,7 +9,8 @@ import pytest
 from fedtab import FederatedSynthesizer, NotFittedError
 from fedtab.federation import keys
 from fedtab.federation.coordinator import fit_plan, run_federation, train
-from fedtab.federation.local import LocalTransport, single_torch_thread
+from fedtab.federation.local import LocalTransport
+from fedtab.threads import single_torch_thread
 from fedtab.models.registry import create_model
 from fedtab.rng import numpy_rng
 from fedtab.synthesizer import stage_parties
