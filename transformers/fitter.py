@@ -11,12 +11,21 @@ Stages, one message round each across all parties:
    statistics, the server runs the M-step. One round per iteration for all columns at once, until
    every column's lower bound per row moves less than 1e-3 or ``max_em_rounds`` is reached.
 
+``private`` mode (differential privacy) runs the first two stages with requests marked private:
+parties answer through their Gaussian release only (``private_party``) — noisy histograms on a
+fixed grid instead of min/max, partition-selected labels with noisy counts, noisy missing counts,
+no row count, no moments — and the server only post-processes (``private_server``) with the
+parties' encoder noise multiplier. Bounds and categories the schema declares are public and free.
+No EM rounds: each would be another release. ``release_plan(schema)`` says what a party will
+charge, before any round, so the noise can be planned.
+
 A transport calls ``next_request`` / ``local_statistics`` on each party / ``merge`` until
 ``next_request`` returns None, then ``finalize``. ``fit_plan`` does that in one process.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Literal
 
@@ -39,10 +48,24 @@ from fedtab.transformers.numeric_server import (
     standardise,
 )
 from fedtab.transformers.plan import DISCRETE_KINDS, NUMERIC_KINDS, TransformPlan
+from fedtab.transformers.private_party import (
+    EncoderReleases,
+    StatisticsRelease,
+    private_shapes,
+    public_categories,
+    release_count,
+)
+from fedtab.transformers.private_server import (
+    bounds_from_grid,
+    denoise_histograms,
+    private_vocabulary,
+    schema_steps,
+    snap_outward,
+)
 from fedtab.transformers.vocabulary import Vocabulary, merge_vocabulary
 
-Mode = Literal["exact", "histogram"]
-MODES = ("exact", "histogram")
+Mode = Literal["exact", "histogram", "private"]
+MODES = ("exact", "histogram", "private")
 EM_TOLERANCE = 1e-3
 _STAGE_DONE = "done"
 
@@ -62,6 +85,7 @@ class PlanFitter:
         mode: Mode = "exact",
         seed: int = 0,
         histogram_bins: int = 256,
+        noise_multiplier: float | None = None,
     ) -> None:
         _check_int("num_components", num_components, 1, 50)
         _check_int("sample_cap", sample_cap, 1)
@@ -72,6 +96,7 @@ class PlanFitter:
         _check_int("histogram_bins", histogram_bins, 2)
         if mode not in MODES:
             raise ConfigError(f"The 'mode' parameter of PlanFitter must be one of {MODES}. Got {mode!r} instead.")
+        _check_noise(mode, noise_multiplier)
         problems = dtype_problems(schema)
         if problems:
             raise SchemaError("The schema handed to PlanFitter has columns it cannot decode into:", problems)
@@ -79,6 +104,7 @@ class PlanFitter:
         self.num_components, self.sample_cap, self.max_em_rounds = num_components, sample_cap, max_em_rounds
         self.max_categories, self.min_category_count = max_categories, min_category_count
         self.mode, self.seed, self.histogram_bins = mode, seed, histogram_bins
+        self.noise_multiplier = noise_multiplier
         self.rounds_used = 0
         self.em_rounds = 0
         self._stage = p.STAGE_SUMMARY
@@ -93,17 +119,31 @@ class PlanFitter:
         self._state: mixture.MixtureState | None = None
         self._active = np.zeros(0, dtype=bool)
         self._bound = np.zeros(0)
+        self._private_bounds: tuple[np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def release_plan(schema: TableSchema) -> EncoderReleases:
+        """(encoder_releases, partition_selections) each party charges in a private fit of ``schema``.
+
+        Fixed by the schema alone (kinds, declared bounds and categories), so ``plan_noise`` can take
+        it before any round; the party's accountant records exactly this many after the fit.
+        """
+        return release_count(schema)
 
     # -- requests -------------------------------------------------------------------------------
 
     def next_request(self) -> p.StatsRequest | None:
         """The request every party must answer next; None once the plan is ready."""
         if self._stage == p.STAGE_SUMMARY:
+            if self.mode == "private":
+                return p.StatsRequest(p.STAGE_SUMMARY, {}, self._private_summary_config())
             return p.StatsRequest(p.STAGE_SUMMARY, {}, self._summary_config())
         if self._stage == p.STAGE_HISTOGRAM:
             assert self._layout is not None
             arrays = {p.REQ_LOW: self._layout.low.copy(), p.REQ_WIDTH: self._layout.width.copy()}
             config = self._numeric_config(self._fitted) | {p.CFG_BINS: self.histogram_bins}
+            if self.mode == "private":
+                config[p.CFG_PRIVATE] = True
             return p.StatsRequest(p.STAGE_HISTOGRAM, arrays, config)
         if self._stage == p.STAGE_EM:
             return self._em_request()
@@ -115,6 +155,19 @@ class PlanFitter:
             p.CFG_BOOLEAN: [c.name for c in self._discrete if c.kind is ColumnKind.BOOLEAN],
             p.CFG_MAX_CATEGORIES: self.max_categories,
             p.CFG_MOMENTS: self.mode == "exact",
+        }
+
+    def _private_summary_config(self) -> dict[str, p.ConfigValue]:
+        """Bounds-grid histograms for columns without declared bounds; every discrete column's labels."""
+        public = [public_categories(c.kind, c.categories) for c in self._discrete]
+        width = max([self.max_categories, *(len(c) for c in public if c is not None)])
+        undeclared = np.array([j for j, c in enumerate(self._numeric) if c.bounds is None], dtype=np.int64)
+        return self._numeric_config(undeclared) | {
+            p.CFG_PRIVATE: True,
+            p.CFG_DISCRETE: [c.name for c in self._discrete],
+            p.CFG_BOOLEAN: [c.name for c in self._discrete if c.kind is ColumnKind.BOOLEAN],
+            p.CFG_DECLARED: json.dumps([None if c is None else list(c) for c in public]),
+            p.CFG_MAX_CATEGORIES: width,
         }
 
     def _numeric_config(self, index: np.ndarray) -> dict[str, p.ConfigValue]:
@@ -151,13 +204,20 @@ class PlanFitter:
                 f"No party replied to the '{request.stage}' request (round {self.rounds_used + 1}); "
                 "expected one reply per party. Check that the parties are connected."
             )
+        if self.mode == "private":
+            _refuse_extra_keys(party_stats, request, self._expected_shapes(request))
         replies = [_checked(reply, i, request, self._expected_shapes(request)) for i, reply in enumerate(party_stats)]
-        {p.STAGE_SUMMARY: self._merge_summary, p.STAGE_HISTOGRAM: self._merge_histogram, p.STAGE_EM: self._merge_em}[
-            request.stage
-        ](replies)
+        if self.mode == "private":
+            merge = {p.STAGE_SUMMARY: self._merge_private_summary, p.STAGE_HISTOGRAM: self._merge_private_histogram}
+        else:
+            merge = {p.STAGE_SUMMARY: self._merge_summary, p.STAGE_HISTOGRAM: self._merge_histogram,
+                     p.STAGE_EM: self._merge_em}
+        merge[request.stage](replies)
         self.rounds_used += 1
 
     def _expected_shapes(self, request: p.StatsRequest) -> dict[str, tuple[int, ...]]:
+        if self.mode == "private":
+            return private_shapes(request)
         if request.stage == p.STAGE_SUMMARY:
             n_num, n_cat, width = len(self._numeric), len(self._discrete), self.max_categories
             shapes = {p.ROWS: (1,), p.CAT_LABELS: (n_cat, width), p.CAT_COUNTS: (n_cat, width)}
@@ -194,8 +254,11 @@ class PlanFitter:
         self._stage = p.STAGE_HISTOGRAM if len(self._fitted) else _STAGE_DONE
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Declared (public) bounds where the schema has them, else the observed global range."""
-        low, high = self._summary[p.NUM_MIN].copy(), self._summary[p.NUM_MAX].copy()
+        """Declared (public) bounds where the schema has them, else the observed (or DP-estimated) range."""
+        if self._private_bounds is not None:
+            low, high = (b.copy() for b in self._private_bounds)
+        else:
+            low, high = self._summary[p.NUM_MIN].copy(), self._summary[p.NUM_MAX].copy()
         for j, column in enumerate(self._numeric):
             if column.bounds is not None:
                 low[j], high[j] = column.bounds
@@ -235,6 +298,57 @@ class PlanFitter:
         f = self._fitted
         inside = (self._summary[p.NUM_MIN][f] >= low[f]) & (self._summary[p.NUM_MAX][f] <= high[f])
         return self._layout.unit & inside
+
+    # -- private merging (post-processing of noisy sums only) -----------------------------------
+
+    def _noise_std(self, parties: int) -> float:
+        """Standard deviation of the noise on a count summed over ``parties`` replies."""
+        return float(self.noise_multiplier or 0.0) * float(np.sqrt(parties))
+
+    def _merge_private_summary(self, replies: list[dict[str, np.ndarray]]) -> None:
+        n_num = len(self._numeric)
+        self._summary = {p.NUM_COUNT: np.ones(n_num), p.NUM_MISSING: np.zeros(n_num)}
+        self._vocabularies = self._private_vocabularies(replies)
+        self._fitted = np.arange(n_num)
+        self._steps = schema_steps(self._numeric)
+        undeclared = np.array([j for j, c in enumerate(self._numeric) if c.bounds is None], dtype=np.int64)
+        is_datetime = np.array([self._numeric[j].kind is ColumnKind.DATETIME for j in undeclared], dtype=bool)
+        estimated = bounds_from_grid(sum(r[p.NUM_BOUND_COUNTS] for r in replies), is_datetime,
+                                     self._noise_std(len(replies)))
+        low, high = np.zeros(n_num), np.zeros(n_num)
+        low[undeclared], high[undeclared] = snap_outward(*estimated, self._steps[undeclared])
+        self._private_bounds = (low, high)
+        low, high = self._bounds()
+        self._layout = histogram_layout(low, high, self._steps, self.histogram_bins)
+        self._stage = p.STAGE_HISTOGRAM if n_num else _STAGE_DONE
+
+    def _private_vocabularies(self, replies: list[dict[str, np.ndarray]]) -> dict[str, Vocabulary]:
+        out = {}
+        for j, column in enumerate(self._discrete):
+            out[column.name] = private_vocabulary(
+                column,
+                np.concatenate([r[p.CAT_LABELS][j] for r in replies]),
+                np.concatenate([r[p.CAT_COUNTS][j] for r in replies]),
+                public=public_categories(column.kind, column.categories),
+                present=float(sum(r[p.CAT_PRESENT][j] for r in replies)),
+                missing=float(sum(r[p.CAT_MISSING][j] for r in replies)),
+                max_categories=self.max_categories,
+                min_category_count=self.min_category_count,
+                textual=is_textual(column.dtype),
+            )
+        return out
+
+    def _merge_private_histogram(self, replies: list[dict[str, np.ndarray]]) -> None:
+        assert self._layout is not None
+        low, high = self._bounds()
+        centres = self._layout.centres()
+        inside = (centres >= low[:, None] - self._layout.width[:, None] / 2) & (
+            centres <= high[:, None] + self._layout.width[:, None] / 2)
+        summed = np.where(inside, sum(r[p.HIST_COUNTS] for r in replies), 0.0)  # unit bins past the bounds
+        counts = denoise_histograms(summed)
+        self._space = standardise(histogram_moments(self._layout, counts))
+        self._state = fit_histograms(self._layout, counts, self._space, self.num_components)
+        self._stage = _STAGE_DONE
 
     def _merge_em(self, replies: list[dict[str, np.ndarray]]) -> None:
         assert self._state is not None and self._space is not None
@@ -281,6 +395,24 @@ class PlanFitter:
         )
 
 
+def _check_noise(mode: str, noise_multiplier: object) -> None:
+    """Private mode needs the parties' encoder noise multiplier (to tell signal from noise); others refuse one."""
+    given = noise_multiplier is not None
+    if mode != "private" and given:
+        raise ConfigError(
+            f"The 'noise_multiplier' parameter of PlanFitter is only used with mode='private'; got "
+            f"{noise_multiplier!r} with mode={mode!r}. Drop it, or fit with mode='private'."
+        )
+    number = isinstance(noise_multiplier, (int, float)) and not isinstance(noise_multiplier, bool)
+    ok = number and bool(np.isfinite(noise_multiplier) and noise_multiplier > 0)  # type: ignore[operator]
+    if mode == "private" and not ok:
+        raise ConfigError(
+            "The 'noise_multiplier' parameter of PlanFitter must be a finite number > 0 with mode='private' "
+            f"(the parties' encoder noise multiplier, PrivacyPlan.encoder_noise_multiplier). Got {noise_multiplier!r} "
+            "instead."
+        )
+
+
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
     ok = ok and (high is None or value <= high)
@@ -289,6 +421,20 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> N
         raise ConfigError(
             f"The '{name}' parameter of PlanFitter must be an int in [{low}, {upper}. Got {value!r} instead."
         )
+
+
+def _refuse_extra_keys(
+    party_stats: Sequence[dict[str, np.ndarray]], request: p.StatsRequest, shapes: dict[str, tuple[int, ...]]
+) -> None:
+    """A private fit takes only private statistics; anything more means a party released it unnoised."""
+    for index, reply in enumerate(party_stats):
+        extra = sorted(set(reply) - set(shapes))
+        if extra:
+            raise FederationError(
+                f"Reply {index} to the private '{request.stage}' request also carries {extra}, which are not private "
+                f"statistics (expected only {sorted(shapes)}). That party answered without differential privacy: "
+                "run it with its privacy plan and the same fedtab version."
+            )
 
 
 def _checked(
@@ -310,12 +456,28 @@ def _checked(
 
 
 def fit_plan(
-    tables: Sequence[PartyTable], *, schema: TableSchema | None = None, seed: int = 0, **options: object
+    tables: Sequence[PartyTable],
+    *,
+    schema: TableSchema | None = None,
+    seed: int = 0,
+    releases: Sequence[StatisticsRelease] | None = None,
+    threshold_delta: float | None = None,
+    **options: object,
 ) -> TransformPlan:
-    """Run the whole protocol in this process (tests, benchmarks, single-machine use)."""
+    """Run the whole protocol in this process (tests, benchmarks, single-machine use).
+
+    With ``mode="private"``, ``releases`` holds one release per table (in order) and
+    ``threshold_delta`` the parties' partition-selection δ.
+    """
     if not tables:
         raise PartyError("fit_plan needs at least one PartyTable; got none. Pass the parties' tables.")
+    if releases is not None and len(releases) != len(tables):
+        raise ConfigError(f"fit_plan needs one release per table; got {len(releases)} for {len(tables)} tables.")
     fitter = PlanFitter(schema or tables[0].schema, seed=seed, **options)  # type: ignore[arg-type]
+    per_table = list(releases) if releases is not None else [None] * len(tables)
     while (request := fitter.next_request()) is not None:
-        fitter.merge([p.local_statistics(table, request, seed=seed) for table in tables])
+        fitter.merge([
+            p.local_statistics(table, request, seed=seed, release=release, threshold_delta=threshold_delta)
+            for table, release in zip(tables, per_table)
+        ])
     return fitter.finalize()

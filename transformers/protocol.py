@@ -4,6 +4,9 @@ Everything a party returns is an aggregate whose size depends only on the schema
 (never on the party's row count), held as flat string keys → numpy arrays, so a transport can ship
 it and a privatizer can clip and noise it before it leaves. Keys are the constants below; the
 server (``fitter``) and every transport read them from here.
+
+A request whose config holds ``CFG_PRIVATE: True`` is answered by ``private_party`` through the
+party's Gaussian release only; a party that holds a release answers nothing else.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedtab.errors import ConfigError, PartyError
+from fedtab.errors import ConfigError, PartyError, PrivacyBudgetError
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable
-from fedtab.transformers import mixture
+from fedtab.transformers import mixture, private_party
 from fedtab.transformers.values import category_labels, numeric_values
 from fedtab.transformers.vocabulary import party_top_values
 
@@ -38,6 +41,8 @@ CFG_MOMENTS = "moments"
 CFG_BINS = "bins"
 CFG_SAMPLE_CAP = "sample_cap"
 CFG_SEED = "seed"
+CFG_PRIVATE = "private"
+CFG_DECLARED = "declared_categories"
 
 # Request array keys.
 REQ_LOW = "hist.low"
@@ -61,6 +66,8 @@ CAT_COUNTS = "cat.counts"
 CAT_MISSING = "cat.missing"
 CAT_REST = "cat.rest"
 CAT_REST_DISTINCT = "cat.rest_distinct"
+CAT_PRESENT = "cat.present"
+NUM_BOUND_COUNTS = "num.bound_counts"
 HIST_COUNTS = "hist.counts"
 EM_NK = "em.nk"
 EM_S1 = "em.s1"
@@ -82,13 +89,37 @@ class StatsRequest:
     config: dict[str, ConfigValue] = field(default_factory=dict)
 
 
-def local_statistics(table: PartyTable, request: StatsRequest, *, seed: int = 0) -> dict[str, np.ndarray]:
-    """Answer a request from this party's rows with aggregate statistics only (never a row)."""
+def local_statistics(
+    table: PartyTable,
+    request: StatsRequest,
+    *,
+    seed: int = 0,
+    release: private_party.StatisticsRelease | None = None,
+    threshold_delta: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Answer a request from this party's rows with aggregate statistics only (never a row).
+
+    ``release`` (the party's ``GaussianRelease``) and ``threshold_delta`` (its plan's partition
+    selection δ) are required for private requests; a party given a release refuses any other.
+    """
     absent = [c for c in _requested_columns(request) if c not in table.frame.columns]
     if absent:
         raise PartyError(
             f"Party '{table.name}' has no column(s) {absent} that the '{request.stage}' request asks for; it "
             f"has {list(table.frame.columns)}. Give every party the same schema (or rename its columns)."
+        )
+    if bool(request.config.get(CFG_PRIVATE, False)):
+        if request.stage not in (STAGE_SUMMARY, STAGE_HISTOGRAM):
+            raise ConfigError(
+                f"Private statistics have stages {(STAGE_SUMMARY, STAGE_HISTOGRAM)}; got {request.stage!r}. "
+                "Update the server."
+            )
+        return private_party.private_statistics(table, request, release, threshold_delta)
+    if release is not None:
+        raise PrivacyBudgetError(
+            f"Party '{table.name}' releases only differentially private statistics, but the server sent a "
+            f"non-private '{request.stage}' request (exact counts, bounds or moments). Run the server's encoder "
+            "fit with mode='private', or run the party without a privacy budget."
         )
     if request.stage == STAGE_SUMMARY:
         return _summary(table, request)
@@ -103,7 +134,8 @@ def _requested_columns(request: StatsRequest) -> list[str]:
     return list(request.config.get(CFG_NUMERICAL, [])) + list(request.config.get(CFG_DISCRETE, []))
 
 
-def _numeric_columns(table: PartyTable, request: StatsRequest) -> list[np.ndarray]:
+def numeric_columns(table: PartyTable, request: StatsRequest) -> list[np.ndarray]:
+    """Every numerical column the request names, as floats (epoch seconds for dates; NaN = missing)."""
     names = list(request.config[CFG_NUMERICAL])
     kinds = list(request.config[CFG_NUMERICAL_KINDS])
     formats = list(request.config[CFG_DATETIME_FORMATS])
@@ -118,7 +150,7 @@ def _numeric_columns(table: PartyTable, request: StatsRequest) -> list[np.ndarra
 
 def _summary(table: PartyTable, request: StatsRequest) -> dict[str, np.ndarray]:
     out = {ROWS: np.array([float(table.num_rows)])}
-    out.update(_numeric_summary(_numeric_columns(table, request), bool(request.config[CFG_MOMENTS])))
+    out.update(_numeric_summary(numeric_columns(table, request), bool(request.config[CFG_MOMENTS])))
     out.update(_discrete_summary(table, request))
     return out
 
@@ -165,7 +197,7 @@ def _discrete_summary(table: PartyTable, request: StatsRequest) -> dict[str, np.
 def _histogram(table: PartyTable, request: StatsRequest) -> dict[str, np.ndarray]:
     bins = int(request.config[CFG_BINS])
     low, width = request.arrays[REQ_LOW], request.arrays[REQ_WIDTH]
-    columns = _numeric_columns(table, request)
+    columns = numeric_columns(table, request)
     counts = np.zeros((len(columns), bins))
     for j, values in enumerate(columns):
         finite = values[~np.isnan(values)]
@@ -181,7 +213,7 @@ def _em(table: PartyTable, request: StatsRequest, seed: int) -> dict[str, np.nda
     loc, scale = request.arrays[REQ_LOC], request.arrays[REQ_SCALE]
     population, cap = request.arrays[REQ_POPULATION], int(request.config[CFG_SAMPLE_CAP])
     parts = []
-    for j, (name, values) in enumerate(zip(names, _numeric_columns(table, request))):
+    for j, (name, values) in enumerate(zip(names, numeric_columns(table, request))):
         finite = values[~np.isnan(values)]
         size = math.ceil(cap * len(finite) / max(population[j], 1.0))
         if size < len(finite):

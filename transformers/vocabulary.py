@@ -70,7 +70,7 @@ def merge_vocabulary(
     present = counts > 0
     unique, inverse = np.unique(labels[present].astype(str), return_inverse=True)
     summed = np.bincount(inverse, weights=counts[present], minlength=len(unique))
-    _reject_reserved(column.name, unique)
+    reject_reserved(column.name, unique)
     kept, kept_counts, dropped = _choose(column, unique, summed, max_categories, min_category_count)
     rare_count = float(summed[dropped].sum()) + max(rest, 0.0)
     rare_distinct = int(dropped.sum()) + int(max(rest_distinct, 0.0))
@@ -102,7 +102,7 @@ def _choose(
     return unique[order].tolist(), summed[order].tolist(), dropped
 
 
-def _reject_reserved(name: str, unique: np.ndarray) -> None:
+def reject_reserved(name: str, unique: np.ndarray) -> None:
     clash = [t for t in RESERVED_TOKENS if t in set(unique.tolist())]
     if clash:
         raise SchemaError(

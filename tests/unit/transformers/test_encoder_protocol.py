@@ -154,7 +154,7 @@ def test_bad_booleans_are_named() -> None:
     [
         ("num_components", 0, r"'num_components' parameter of PlanFitter must be an int in \[1, 50\]. Got 0"),
         ("max_categories", 1.5, r"'max_categories' .* Got 1.5"),
-        ("mode", "dp", r"'mode' parameter .* one of \('exact', 'histogram'\). Got 'dp'"),
+        ("mode", "dp", r"'mode' parameter .* one of \('exact', 'histogram', 'private'\). Got 'dp'"),
         ("sample_cap", True, r"'sample_cap' .* Got True"),
     ],
 )
