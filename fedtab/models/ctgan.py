@@ -147,11 +147,11 @@ class FederatedCTGAN(HorizontalModel):
                                             opt_d=opt_d, real=real, privacy=privacy, accountant=accountant,
                                             party=party, rng=rng,
                                             noise_rng=numpy_rng(self.seed, "dp-sgd", party, round_index)) as run:
-                loss_g, loss_d = run.train(steps)
+                loss_g = run.train(steps)
         new_weights = {**torch_state.module_weights(generator, "generator"),
                        **torch_state.module_weights(discriminator, "discriminator")}
         state = {**torch_state.optimizer_state(opt_g, "generator"), **torch_state.optimizer_state(opt_d, "discriminator")}
-        metrics = {"loss_g": loss_g, "loss_d": loss_d, "steps": float(steps)}
+        metrics = {"loss_g": loss_g, "steps": float(steps)}  # no loss on real rows: it would leave unnoised
         return LocalUpdate(new_weights, num_examples=len(data), metrics=metrics, optimizer_state=state,
                            accountant_state=accountant.state_dict())
 

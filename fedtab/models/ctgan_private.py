@@ -119,15 +119,19 @@ class PrivateRound:
     def __exit__(self, *exc: object) -> None:
         self.trainer.close()
 
-    def train(self, steps: int) -> tuple[float, float]:
-        """``steps`` DP-SGD steps; a generator step after every ``discriminator_steps`` of them and at the end."""
+    def train(self, steps: int) -> float:
+        """``steps`` DP-SGD steps; a generator step after every ``discriminator_steps`` of them and at the end.
+
+        Returns the generator's mean loss. The discriminator's loss on real rows is not returned:
+        it is computed from real rows without noise, and metrics travel to the server.
+        """
         every = self.model.options["discriminator_steps"]
-        losses_d, losses_g = [], []
+        losses_g = []
         for step in range(steps):
-            losses_d.append(self.discriminator_step())
+            self.discriminator_step()
             if (step + 1) % every == 0 or step == steps - 1:
                 losses_g.append(self.generator_step())
-        return float(np.mean(losses_g)), float(np.mean(losses_d))
+        return float(np.mean(losses_g))
 
     def discriminator_step(self) -> float:
         """One Poisson batch of real rows, each paired with a fake of its own condition, in random order."""

@@ -61,6 +61,7 @@ def test_private_weights_have_the_pair_discriminator_shapes(plan_and_data):
     update = _update(model, private, data)
     assert {k: v.shape for k, v in update.weights.items()} == {k: v.shape for k, v in private.items()}
     assert all(np.isfinite(v).all() for v in update.weights.values())
+    assert set(update.metrics) == {"loss_g", "steps"}  # nothing computed on real rows leaves without noise
     assert all(np.isfinite(v) for v in update.metrics.values())
     assert any(not np.array_equal(update.weights[k], private[k]) for k in private if k.startswith("discriminator."))
     assert any(not np.array_equal(update.weights[k], private[k]) for k in private if k.startswith("generator."))
