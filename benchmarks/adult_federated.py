@@ -105,10 +105,10 @@ def run_sdv(data: Path, epochs: int) -> dict:
     metadata = detect_metadata(frame)
     synthesizer = CTGANSynthesizer(metadata, epochs=epochs)
     started = time.perf_counter()
-    synthesizer.fit(frame)
+    synthesizer.fit({"adult": frame})  # SDV 2 takes and returns {table name: frame}
     fit_s = time.perf_counter() - started
     t = time.perf_counter()
-    synthetic = synthesizer.sample(len(frame))
+    synthetic = synthesizer.sample(len(frame))["adult"]
     sample_s = time.perf_counter() - t
     return {"contender": f"SDV CTGANSynthesizer central, {epochs} epochs", "fit_s": fit_s, "sample_rows_per_s": len(frame) / sample_s, **quality(frame, synthetic)}
 
@@ -185,7 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--splits", nargs="*", default=list(SPLITS))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -24,8 +24,8 @@ class FedtabConfig:
     """
 
     model: str = "ctgan"
-    rounds: int = 10
-    local_epochs: float = 3.0
+    rounds: int = 30
+    local_epochs: float = 1.0
     batch_size: int = 500
     seed: int = 0
     rows: int | None = None
