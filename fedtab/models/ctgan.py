@@ -150,7 +150,8 @@ class FederatedCTGAN(HorizontalModel):
                 loss_g = run.train(steps)
         new_weights = {**torch_state.module_weights(generator, "generator"),
                        **torch_state.module_weights(discriminator, "discriminator")}
-        state = {**torch_state.optimizer_state(opt_g, "generator"), **torch_state.optimizer_state(opt_d, "discriminator")}
+        state = {**torch_state.optimizer_state(opt_g, "generator"),
+                 **torch_state.optimizer_state(opt_d, "discriminator")}
         metrics = {"loss_g": loss_g, "steps": float(steps)}  # no loss on real rows: it would leave unnoised
         return LocalUpdate(new_weights, num_examples=len(data), metrics=metrics, optimizer_state=state,
                            accountant_state=accountant.state_dict())

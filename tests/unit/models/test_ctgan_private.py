@@ -143,8 +143,9 @@ def test_a_discriminator_step_leaves_the_generator_untouched(plan_and_data):
     opt_g, opt_d = model._optimizers(generator, discriminator, None)
     before = {k: v.clone() for k, v in generator.state_dict().items()}
     with PrivateRound(model, generator=generator, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d,
-                      real=torch.from_numpy(data), privacy=TrainingPrivacy(SIGMA, RATE), accountant=PartyAccountant("p"),
-                      party="p", rng=np.random.default_rng(0), noise_rng=np.random.default_rng(1)) as run:
+                      real=torch.from_numpy(data), privacy=TrainingPrivacy(SIGMA, RATE),
+                      accountant=PartyAccountant("p"), party="p", rng=np.random.default_rng(0),
+                      noise_rng=np.random.default_rng(1)) as run:
         run.discriminator_step()
         assert generator.training
         assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
