@@ -53,7 +53,7 @@ def evaluate(
     check_tables(real, synthetic, holdout, target)
     context = build_context(synthetic, schema=schema, target=target, seed=seed, progress=progress)
     timings = {"context (fit on synthetic, incl. TSTR models)": time.perf_counter() - started}
-    scores = party_scores(real, synthetic, context=context, holdout_rows=holdout, party="central", progress=progress)
+    scores = party_scores(real, synthetic, context=context, holdout_rows=holdout, progress=progress)
     merged = merge_scores([scores])
     clock = time.perf_counter()
     report_progress(progress, "sdmetrics", 0, 1)

@@ -74,7 +74,7 @@ def build_context(
     layout = resolve_layout(synthetic, schema)
     check_columns(synthetic, layout, "synthetic")
     prepared = prepare(synthetic, layout, "synthetic")
-    task = _task(prepared, target, layout)
+    task = _task(prepared, target, layout, schema)
     report_progress(progress, "prepare", 0, 1)
     bins = FidelityBins.fit(prepared, layout)
     encoder = MixedEncoder.fit(prepared, layout)
@@ -102,7 +102,7 @@ def fingerprint(prepared: pd.DataFrame) -> str:
     return hashlib.sha256(hashes.tobytes() + ",".join(prepared.columns).encode()).hexdigest()[:16]
 
 
-def _task(prepared: pd.DataFrame, target: str | None, layout: ColumnLayout) -> Task | None:
+def _task(prepared: pd.DataFrame, target: str | None, layout: ColumnLayout, schema: TableSchema | None) -> Task | None:
     if target is None:
         return None
     if target not in layout.kinds:
@@ -112,7 +112,8 @@ def _task(prepared: pd.DataFrame, target: str | None, layout: ColumnLayout) -> T
             "Choose one of them as the target, or evaluate a synthetic table that holds it."
         )
     refuse_missing_target(prepared, target, "synthetic")
-    return Task.infer(prepared, target, layout)
+    declared = schema[target].categories if schema is not None and schema[target].categories else ()
+    return Task.infer(prepared, target, layout, tuple(declared))
 
 
 def report_progress(progress: Progress | None, stage: str, done: int, total: int) -> None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fedtab.evaluators.threads import one_thread
+
 DIMENSIONS = 10
 SYNTHETIC_POINTS = 20_000
 REFERENCE_POINTS = 10_000
@@ -91,6 +93,7 @@ def density_ratio_scores(
     return out[0], out[1]
 
 
+@one_thread()
 def log_kde(
     query: np.ndarray,
     points: np.ndarray,

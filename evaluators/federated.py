@@ -10,7 +10,10 @@ the two smallest per synthetic row (closest distances), ``max:`` keeps the large
 
 What differs from a central evaluation, by necessity: TRTR models are trained by each party on
 its own rows (real rows cannot be pooled), and the density attack's reference density is each
-party's own holdout. Flower transport lives in ``fedtab/federation``; this module has none.
+party's own holdout, so with small holdouts that attack is weaker than centrally (measured: a 2 %
+jittered copy scored 0.82 centrally, 0.72 over five parties of 400 holdout rows; fresh rows 0.50
+both ways). Everything else pools exactly or agrees within sampling noise. Flower transport lives
+in ``fedtab/federation``; this module has none.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ DISTANCE = (
     "to the squared distance. Chosen over Gower because it allows exact nearest neighbours by chunked matrix "
     "products, and because Gower's range scaling lets one outlier flatten a column."
 )
-FEDERATED_TRTR = "TRTR models were trained by each party on its own rows and tested on its own holdout; the counts were pooled."
+FEDERATED_NOTES = (
+    "TRTR models were trained by each party on its own rows and tested on its own holdout; the counts were pooled.",
+    "The density-ratio attack used each party's own holdout as its reference density, which makes it weaker than a central one when holdouts are small.",
+)
 _REDUCERS = ("sum", "smallest", "max")
 
 
@@ -52,13 +58,17 @@ def party_scores(
     *,
     context: EvaluationContext,
     holdout_rows: pd.DataFrame | None = None,
-    party: str = "party",
+    party: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
-    """One party's scores of the synthetic table against its own train (and holdout) rows."""
+    """One party's scores of the synthetic table against its own train (and holdout) rows.
+
+    ``party`` names the party in error messages and seeds its samples; leave it ``None`` centrally.
+    """
     context.check_synthetic(synthetic)
-    check_columns(real_rows, context.layout, f"party '{party}' real")
-    real = prepare(real_rows, context.layout, f"party '{party}' real")
+    where = "" if party is None else f"party '{party}' "
+    check_columns(real_rows, context.layout, f"{where}real")
+    real = prepare(real_rows, context.layout, f"{where}real")
     clock = time.perf_counter()
     report_progress(progress, "fidelity", 0, 1)
     out = local_fidelity(real, context.bins)
@@ -67,15 +77,15 @@ def party_scores(
     encoded = context.privacy.encoder.transform(real)
     if holdout_rows is None:
         return out | local_copies(encoded, context.privacy)
-    check_columns(holdout_rows, context.layout, f"party '{party}' holdout")
-    holdout = prepare(holdout_rows, context.layout, f"party '{party}' holdout")
+    check_columns(holdout_rows, context.layout, f"{where}holdout")
+    holdout = prepare(holdout_rows, context.layout, f"{where}holdout")
     out["sum:rows/holdout"] = np.array([float(len(holdout))])
     if context.task is not None:
         clock = time.perf_counter()
-        out |= _utility(real, holdout, context, party, progress)
+        out |= party_utility(real, holdout, context, party, progress)
         out["sum:timing/utility"] = np.array([time.perf_counter() - clock])
     clock = time.perf_counter()
-    rng = numpy_rng(context.seed, "evaluation", "privacy", party)
+    rng = numpy_rng(context.seed, "evaluation", "privacy", party or "central")
     on_chunk = None if progress is None else (lambda done, total: progress("privacy", done, total))
     out |= local_privacy(encoded, context.privacy.encoder.transform(holdout), context.privacy, rng, on_chunk)
     out["sum:timing/privacy"] = np.array([time.perf_counter() - clock])
@@ -85,7 +95,7 @@ def party_scores(
 def aggregate(party_scores: Sequence[Mapping[str, np.ndarray]], *, context: EvaluationContext) -> EvaluationReport:
     """Merge the parties' scores and turn them into one report."""
     merged = merge_scores(party_scores)
-    return build_report(merged, context, mode="federated", parties=len(party_scores), notes=(FEDERATED_TRTR,))
+    return build_report(merged, context, mode="federated", parties=len(party_scores), notes=FEDERATED_NOTES)
 
 
 def merge_scores(party_scores: Sequence[Mapping[str, np.ndarray]]) -> Payload:
@@ -151,12 +161,14 @@ def build_report(
     )
 
 
-def _utility(real: pd.DataFrame, holdout: pd.DataFrame, context: EvaluationContext, party: str, progress: Progress | None) -> Payload:
+def party_utility(real: pd.DataFrame, holdout: pd.DataFrame, context: EvaluationContext, party: str | None, progress: Progress | None = None) -> Payload:
+    """TSTR and TRTR counts on one party's prepared holdout rows; TRTR models are trained on its own rows."""
     task = context.task
-    refuse_missing_target(real, task.target, f"party '{party}' real")
-    refuse_missing_target(holdout, task.target, f"party '{party}' holdout")
+    where = "" if party is None else f"party '{party}' "
+    refuse_missing_target(real, task.target, f"{where}real")
+    refuse_missing_target(holdout, task.target, f"{where}holdout")
     done = iter(range(1, len(MODELS) + 1))
-    seed = derive_seed(context.seed, "trtr", party)
+    seed = derive_seed(context.seed, "trtr", party or "central")
     trtr = fit_models(real, task, context.layout, seed, "trtr", on_model=lambda _: report_progress(progress, "trtr", next(done), len(MODELS)))
     out = local_utility(context.tstr_models, holdout, task, context.layout, "tstr")
     return out | local_utility(trtr, holdout, task, context.layout, "trtr")

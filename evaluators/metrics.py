@@ -15,7 +15,7 @@ from typing import ClassVar
 import pandas as pd
 
 from fedtab.evaluators.context import build_context
-from fedtab.evaluators.federated import merge_scores, party_scores
+from fedtab.evaluators.federated import merge_scores, party_scores, party_utility
 from fedtab.evaluators.fidelity import paper_wasserstein, fidelity_from_statistics
 from fedtab.evaluators.inputs import check_tables, prepare, resolve_layout
 from fedtab.evaluators.privacy import finalize_privacy
@@ -105,10 +105,10 @@ class RelativeUtility(Metric):
 
     @classmethod
     def compute(cls, real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame, target: str, seed: int = 0) -> float:
-        context = build_context(synthetic, target=target, seed=seed)
         check_tables(real, synthetic, holdout, target)
-        merged = merge_scores([party_scores(real, synthetic, context=context, holdout_rows=holdout)])
-        return finalize_utility(merged, context.task).relative_utility
+        context = build_context(synthetic, target=target, seed=seed)
+        scores = party_utility(prepare(real, context.layout, "real"), prepare(holdout, context.layout, "holdout"), context, None)
+        return finalize_utility(scores, context.task).relative_utility
 
 
 class DCRShare(Metric):

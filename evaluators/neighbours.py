@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fedtab.evaluators.threads import one_thread
+
 ChunkDone = Callable[[int, int], None]
 
 
@@ -27,6 +29,7 @@ class CrossNearest:
     column_distances: np.ndarray
 
 
+@one_thread()
 def cross_nearest(
     rows: np.ndarray,
     columns: np.ndarray,

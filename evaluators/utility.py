@@ -38,6 +38,7 @@ from fedtab.evaluators.encoding import category_text
 from fedtab.evaluators.inputs import CATEGORICAL, ColumnLayout
 from fedtab.evaluators.report import ModelScores, UtilityResult
 from fedtab.evaluators.roc import auc_from_counts, bin_counts
+from fedtab.evaluators.threads import one_thread
 from fedtab.rng import derive_seed
 
 CLASSIFICATION = "classification"
@@ -59,12 +60,13 @@ class Task:
     positive: str | None = None
 
     @classmethod
-    def infer(cls, synthetic: pd.DataFrame, target: str, layout: ColumnLayout) -> Task:
+    def infer(cls, synthetic: pd.DataFrame, target: str, layout: ColumnLayout, categories: tuple[str, ...] = ()) -> Task:
+        """From the synthetic table's target (and the schema's public categories, when declared)."""
         values = synthetic[target]
         if layout.kinds[target] == CATEGORICAL or _few_whole_numbers(values):
             labels = pd.Series(_labels(values)).dropna()
-            counts = labels.value_counts()
-            classes = tuple(sorted(counts.index))
+            counts = labels.value_counts().reindex(sorted(set(labels) | set(categories)), fill_value=0)
+            classes = tuple(counts.index)
             rarest = sorted(classes, key=lambda c: (counts[c], -classes.index(c)))[0] if len(classes) == 2 else None
             return cls(target, CLASSIFICATION, classes, rarest)
         return cls(target, REGRESSION)
@@ -74,12 +76,13 @@ class Task:
         return "roc_auc" if self.kind == CLASSIFICATION else "r2"
 
 
+@one_thread()
 def fit_models(frame: pd.DataFrame, task: Task, layout: ColumnLayout, seed: int, label: str, on_model: ModelDone | None = None) -> dict[str, Pipeline]:
     """The three model families fitted on ``frame`` (synthetic for TSTR, a party's real rows for TRTR)."""
     features = layout.without(task.target)
     x = _features(frame, features)
     y = _targets(frame[task.target], task)
-    keep = ~pd.isna(y) if task.kind == REGRESSION else np.isin(y, task.classes)
+    keep = ~pd.isna(y)
     x, y = x[keep], y[keep]
     fitted = {}
     for name in MODELS:
@@ -90,6 +93,7 @@ def fit_models(frame: pd.DataFrame, task: Task, layout: ColumnLayout, seed: int,
     return fitted
 
 
+@one_thread()
 def local_utility(models: Mapping[str, Pipeline], test: pd.DataFrame, task: Task, layout: ColumnLayout, label: str) -> Payload:
     """Additive counts of how ``models`` predict the party's ``test`` rows."""
     x = _features(test, layout.without(task.target))
@@ -105,7 +109,7 @@ def local_utility(models: Mapping[str, Pipeline], test: pd.DataFrame, task: Task
         truth = np.where(truth < 0, len(task.classes), truth)
         probability = _probabilities(model, x, task)
         predicted = probability.argmax(1)
-        confusion = np.zeros((len(task.classes) + 1, len(task.classes)))
+        confusion = np.zeros((len(task.classes) + 1, len(task.classes) + 1))
         np.add.at(confusion, (truth, predicted), 1.0)
         out[f"{key}/confusion"] = confusion
         out[f"{key}/probabilities"] = np.stack([
@@ -151,14 +155,13 @@ def _scores(payload: Mapping[str, np.ndarray], key: str, task: Task) -> dict[str
     confusion = payload[f"{key}/confusion"]
     probabilities = payload[f"{key}/probabilities"]
     f1 = _f1_per_class(confusion)
-    present = (confusion.sum(1)[: len(task.classes)] + confusion.sum(0)) > 0
-    macro = np.concatenate([f1[present], [0.0] if confusion[-1].sum() > 0 else []])
+    macro = f1[(confusion.sum(1) + confusion.sum(0)) > 0]
     rankable = [c for c, (pos, neg) in enumerate(probabilities) if pos.sum() > 0 and neg.sum() > 0]
     if task.positive is not None:
         rankable = [c for c in rankable if task.classes[c] == task.positive]
     aucs = [auc_from_counts(*probabilities[c]) for c in rankable]
     return {
-        "accuracy": float(np.trace(confusion[: len(task.classes)]) / confusion.sum()),
+        "accuracy": float(np.trace(confusion) / confusion.sum()),
         "f1_positive": float(f1[task.classes.index(task.positive)]) if task.positive is not None else None,
         "macro_f1": float(np.mean(macro)),
         "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),
@@ -166,16 +169,16 @@ def _scores(payload: Mapping[str, np.ndarray], key: str, task: Task) -> dict[str
 
 
 def _f1_per_class(confusion: np.ndarray) -> np.ndarray:
-    k = confusion.shape[1]
-    tp = np.diag(confusion[:k])
-    denominator = confusion[:k].sum(1) + confusion.sum(0)
-    return np.divide(2 * tp, denominator, out=np.zeros(k), where=denominator > 0)
+    tp = np.diag(confusion)
+    denominator = confusion.sum(1) + confusion.sum(0)
+    return np.divide(2 * tp, denominator, out=np.zeros(len(tp)), where=denominator > 0)
 
 
 def _probabilities(model: Pipeline, x: pd.DataFrame, task: Task) -> np.ndarray:
-    out = np.zeros((len(x), len(task.classes)))
-    known = [task.classes.index(c) for c in model.classes_]
-    out[:, known] = model.predict_proba(x)
+    """Probabilities in the task's class order; classes the synthetic table lacks pool into a last 'other' column."""
+    out = np.zeros((len(x), len(task.classes) + 1))
+    slots = [task.classes.index(c) if c in task.classes else len(task.classes) for c in model.classes_]
+    np.add.at(out.T, slots, model.predict_proba(x).T)
     return out
 
 
