@@ -71,7 +71,12 @@ _STAGE_DONE = "done"
 
 
 class PlanFitter:
-    """Builds a TransformPlan from statistics that parties compute on their own rows."""
+    """Builds a TransformPlan from statistics that parties compute on their own rows.
+
+    ``noise_multiplier`` (private mode only, required there) is the σ of the parties' encoder
+    releases (``PrivacyPlan.encoder_noise_multiplier``); the server uses it to tell signal from
+    noise when it picks bounds. If parties' σ differ, pass their root mean square.
+    """
 
     def __init__(
         self,
@@ -161,14 +166,17 @@ class PlanFitter:
         """Bounds-grid histograms for columns without declared bounds; every discrete column's labels."""
         public = [public_categories(c.kind, c.categories) for c in self._discrete]
         width = max([self.max_categories, *(len(c) for c in public if c is not None)])
-        undeclared = np.array([j for j, c in enumerate(self._numeric) if c.bounds is None], dtype=np.int64)
-        return self._numeric_config(undeclared) | {
+        return self._numeric_config(self._undeclared_bounds()) | {
             p.CFG_PRIVATE: True,
             p.CFG_DISCRETE: [c.name for c in self._discrete],
             p.CFG_BOOLEAN: [c.name for c in self._discrete if c.kind is ColumnKind.BOOLEAN],
             p.CFG_DECLARED: json.dumps([None if c is None else list(c) for c in public]),
             p.CFG_MAX_CATEGORIES: width,
         }
+
+    def _undeclared_bounds(self) -> np.ndarray:
+        """Numerical columns whose bounds parties must estimate (the schema declares none)."""
+        return np.array([j for j, c in enumerate(self._numeric) if c.bounds is None], dtype=np.int64)
 
     def _numeric_config(self, index: np.ndarray) -> dict[str, p.ConfigValue]:
         columns = [self._numeric[i] for i in index]
@@ -311,7 +319,7 @@ class PlanFitter:
         self._vocabularies = self._private_vocabularies(replies)
         self._fitted = np.arange(n_num)
         self._steps = schema_steps(self._numeric)
-        undeclared = np.array([j for j, c in enumerate(self._numeric) if c.bounds is None], dtype=np.int64)
+        undeclared = self._undeclared_bounds()
         is_datetime = np.array([self._numeric[j].kind is ColumnKind.DATETIME for j in undeclared], dtype=bool)
         estimated = bounds_from_grid(sum(r[p.NUM_BOUND_COUNTS] for r in replies), is_datetime,
                                      self._noise_std(len(replies)))
@@ -340,12 +348,7 @@ class PlanFitter:
 
     def _merge_private_histogram(self, replies: list[dict[str, np.ndarray]]) -> None:
         assert self._layout is not None
-        low, high = self._bounds()
-        centres = self._layout.centres()
-        inside = (centres >= low[:, None] - self._layout.width[:, None] / 2) & (
-            centres <= high[:, None] + self._layout.width[:, None] / 2)
-        summed = np.where(inside, sum(r[p.HIST_COUNTS] for r in replies), 0.0)  # unit bins past the bounds
-        counts = denoise_histograms(summed)
+        counts = denoise_histograms(sum(r[p.HIST_COUNTS] for r in replies), self._layout, *self._bounds())
         self._space = standardise(histogram_moments(self._layout, counts))
         self._state = fit_histograms(self._layout, counts, self._space, self.num_components)
         self._stage = _STAGE_DONE

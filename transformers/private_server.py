@@ -25,6 +25,7 @@ import pandas as pd
 
 from fedtab.schema import ColumnKind, ColumnSchema
 from fedtab.transformers.dtypes import is_integer_dtype
+from fedtab.transformers.numeric_server import HistogramLayout
 from fedtab.transformers.private_grid import grid_for
 from fedtab.transformers.values import MISSING_TOKEN, RARE_TOKEN
 from fedtab.transformers.vocabulary import Vocabulary, reject_reserved
@@ -76,13 +77,16 @@ def snap_outward(low: np.ndarray, high: np.ndarray, steps: np.ndarray) -> tuple[
     return np.where(steps > 0, np.floor(low / grid) * grid, low), np.where(steps > 0, np.ceil(high / grid) * grid, high)
 
 
-def denoise_histograms(summed: np.ndarray) -> np.ndarray:
-    """Non-negative histograms for the mixture fit: noisy sums clipped at 0, flat where nothing is left."""
-    bins = summed.shape[1]
-    clipped = np.clip(summed, 0.0, None)
+def denoise_histograms(summed: np.ndarray, layout: HistogramLayout, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Non-negative histograms for the mixture fit: noisy sums clipped at 0, flat where nothing is left.
+
+    Unit-bin layouts run past ``high``; those bins hold only noise (or values decode clips anyway).
+    """
+    centres, half = layout.centres(), layout.width[:, None] / 2
+    inside = (centres >= low[:, None] - half) & (centres <= high[:, None] + half)
+    clipped = np.where(inside, np.clip(summed, 0.0, None), 0.0)
     empty = clipped.sum(axis=1) <= 0
-    clipped[empty] = 1.0 / bins
-    return clipped
+    return np.where(empty[:, None], inside.astype(np.float64), clipped)
 
 
 def private_vocabulary(

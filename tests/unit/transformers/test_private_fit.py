@@ -159,3 +159,16 @@ def test_private_plan_encodes_and_decodes_every_party(mixed: pd.DataFrame, priva
     assert list(decoded.columns) == MIXED_SCHEMA.names
     assert decoded["visits"].isna().any() and decoded["colour"].isna().any()
     assert np.mean(np.abs(decoded["bimodal"] - mixed["bimodal"])) < 0.5
+
+
+def test_columns_buried_in_noise_still_get_a_usable_plan(mixed: pd.DataFrame) -> None:
+    """At σ = 10⁴ on 300 rows nothing rises above the noise; the plan must still encode and decode."""
+    tables = split_parties(mixed.head(300), MIXED_SCHEMA, 3)
+    plan = _private(tables, sigma=1e4)
+    for name in NUMERIC:
+        column = _column(plan, name)
+        assert np.isfinite(column.means).all() and (np.array(column.stds) > 0).all(), name
+        assert sum(column.weights) == pytest.approx(1.0)
+    assert _column(plan, "colour").vocabulary == (RARE_TOKEN, MISSING_TOKEN)
+    decoded = plan.decode(plan.encode(mixed.head(300), np.random.default_rng(2)), np.random.default_rng(2))
+    assert list(decoded.columns) == MIXED_SCHEMA.names
