@@ -19,6 +19,7 @@ from fedtab.errors import FederationError
 from fedtab.federation import keys
 from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
 from fedtab.federation.payload import Payload
+from fedtab.federation.privacy_run import TRAINING, PrivacyRun, plan_privacy
 from fedtab.models.registry import create_model
 from fedtab.schema import TableSchema
 from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
@@ -94,6 +95,11 @@ def fit_plan(
     return plan, rounds, party_marginals(per_party_by_stage, len(names))
 
 
+def model_options(config: FedtabConfig) -> dict:
+    """The options every party and the sampler build the model with; DP changes the discriminator."""
+    return {**config.model_options, "private": True} if config.private else dict(config.model_options)
+
+
 def train(
     transport: Transport,
     *,
@@ -101,8 +107,9 @@ def train(
     config: FedtabConfig,
     marginals: list[dict[str, np.ndarray]],
     progress: Progress | None = None,
+    privacy: PrivacyRun | None = None,
 ) -> tuple[Weights, list[dict[str, float]], list[str]]:
-    model = create_model(config.model, plan, config.model_options, seed=config.seed)
+    model = create_model(config.model, plan, model_options(config), seed=config.seed)
     weights = model.init_weights()
     names = sorted(transport.parties)
     static = {
@@ -117,9 +124,11 @@ def train(
     history: list[dict[str, float]] = []
     warnings: list[str] = []
     for round_index in range(config.rounds):
-        payload = Payload(arrays=weights, config={**static, keys.ROUND: round_index})
-        replies = transport.exchange(keys.TRAIN, {p: payload for p in names})
+        payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config)}) for p in names}
+        replies = transport.exchange(keys.TRAIN, payloads)
         answered = [p for p in names if p in replies]
+        if privacy is not None:
+            _account_training(privacy, payloads, replies)
         if not answered:
             raise FederationError(
                 f"No party replied to training round {round_index + 1}; the federation is down. "
@@ -165,6 +174,20 @@ def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndar
     kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.schema if c.name in marginals[0]}
     distances = party_distances(marginals, kinds)
     return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
+
+
+def _dp_config(privacy: PrivacyRun | None, party: str, round_index: int, config: FedtabConfig) -> dict:
+    return {} if privacy is None else privacy.training_config(party, round_index, config.rounds, config.max_grad_norm)
+
+
+def _account_training(privacy: PrivacyRun, payloads: Mapping[str, Payload], replies: Mapping[str, Payload]) -> None:
+    """Mirror each party's accountant; a silent party is charged the steps it was sent (never under-count)."""
+    for party, payload in payloads.items():
+        steps = int(payload.config[keys.DP_STEPS])
+        if party in replies:
+            privacy.record_reply(party, str(replies[party].config[keys.DP_REPORT]), mechanism=TRAINING, expected_steps=steps)
+        else:
+            privacy.charge_unreported(party, steps)
 
 
 def _round_record(round_index: int, replies: Mapping[str, Payload], answered: list[str]) -> dict[str, float]:

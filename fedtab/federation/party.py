@@ -16,12 +16,15 @@ from fedtab.connectors import align, load_party
 from fedtab.errors import FedtabError, PartyError
 from fedtab.federation import keys
 from fedtab.federation.payload import Payload
+from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import create_model
+from fedtab.privacy.accountant import PartyAccountant
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable, TableSchema
 from fedtab.transformers import StatsRequest, TransformPlan, local_statistics
 
 Weights = dict[str, np.ndarray]
+OPTIMIZER = "optim."
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class PartyWorker:
         seed = int(c[keys.RUN + ".seed"])
         data = _encoded_rows(self.party.name, self.party.path, plan_json, seed)
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
+        privacy = self._training_privacy(c, state)
         update = model.local_update(
             dict(payload.arrays),
             data,
@@ -79,10 +83,50 @@ class PartyWorker:
             batch_size=int(c[keys.RUN + ".batch_size"]),
             round_index=int(c[keys.ROUND]),
             party=self.party.name,
-            optimizer_state=state or None,
+            optimizer_state=_unprefixed(state, OPTIMIZER) or None,
+            privacy=privacy,
         )
         metrics = {keys.NUM_EXAMPLES: float(update.num_examples), **update.metrics}
-        return Payload(arrays=update.weights, metrics=metrics), update.optimizer_state
+        new_state = {**_prefixed(update.optimizer_state, OPTIMIZER), **_without(state, OPTIMIZER)}
+        config: dict = {}
+        if update.accountant_state is not None:
+            new_state[keys.ACCOUNTANT_STATE] = _json_array(update.accountant_state)
+            config[keys.DP_REPORT] = json.dumps(update.accountant_state)
+        return Payload(arrays=update.weights, config=config, metrics=metrics), new_state
+
+    def _training_privacy(self, c: dict, state: Weights) -> TrainingPrivacy | None:
+        if keys.DP_NOISE not in c:
+            return None
+        return TrainingPrivacy(
+            noise_multiplier=float(c[keys.DP_NOISE]),
+            sample_rate=float(c[keys.DP_SAMPLE_RATE]),
+            max_grad_norm=float(c[keys.DP_MAX_GRAD_NORM]),
+            accountant_state=party_accountant_state(state, self.party.name, str(c[keys.DP_ACCOUNTANT])),
+            steps=int(c[keys.DP_STEPS]),
+        )
+
+
+def party_accountant_state(state: Weights, party: str, accountant: str) -> dict:
+    """The party's own accountant: kept in its state across every round and mechanism."""
+    if keys.ACCOUNTANT_STATE in state:
+        return json.loads(state[keys.ACCOUNTANT_STATE].tobytes().decode())
+    return PartyAccountant(party, accountant=accountant).state_dict()
+
+
+def _json_array(value: object) -> np.ndarray:
+    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8).copy()
+
+
+def _prefixed(weights: Weights, prefix: str) -> Weights:
+    return {f"{prefix}{k}": v for k, v in weights.items()}
+
+
+def _unprefixed(weights: Weights, prefix: str) -> Weights:
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def _without(weights: Weights, prefix: str) -> Weights:
+    return {k: v for k, v in weights.items() if not k.startswith(prefix)}
 
 
 @lru_cache(maxsize=16)

@@ -1,0 +1,96 @@
+"""The server's side of record-level DP: plan every party's noise before round one, check what each
+party reports it spent, and keep the ledger.
+
+Each party holds its own accountant (it is the party's budget); the server keeps a mirror built
+from the states parties report, refuses a reply whose accountant did not charge what was planned,
+and writes the ledger from it. Row counts from the hello round are treated as public.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from fedtab.config import FedtabConfig
+from fedtab.errors import ConfigError, FederationError
+from fedtab.federation import keys
+from fedtab.models.privacy import round_steps
+from fedtab.privacy.accountant import PartyAccountant
+from fedtab.privacy.ledger import PrivacyLedger
+from fedtab.privacy.planning import PrivacyBudget, PrivacyPlan, default_delta, plan_noise
+
+
+TRAINING = "training"
+
+
+@dataclass
+class PrivacyRun:
+    budget: PrivacyBudget
+    plans: dict[str, PrivacyPlan]
+    accountants: dict[str, PartyAccountant] = field(default_factory=dict)
+
+    @property
+    def delta(self) -> float:
+        return self.budget.delta
+
+    def encoder_config(self, party: str) -> dict[str, float | str]:
+        plan = self.plans[party]
+        return {
+            keys.DP_ENCODER_NOISE: float(plan.encoder_noise_multiplier or 0.0),
+            keys.DP_THRESHOLD_DELTA: float(plan.threshold_delta),
+            keys.DP_ACCOUNTANT: plan.accountant,
+        }
+
+    def training_config(self, party: str, round_index: int, rounds: int, max_grad_norm: float) -> dict[str, float | int | str]:
+        plan = self.plans[party]
+        return {
+            keys.DP_NOISE: float(plan.noise_multiplier),
+            keys.DP_SAMPLE_RATE: float(plan.sample_rate),
+            keys.DP_MAX_GRAD_NORM: float(max_grad_norm),
+            keys.DP_STEPS: round_steps(plan.steps, rounds, round_index),
+            keys.DP_ACCOUNTANT: plan.accountant,
+        }
+
+    def record_reply(self, party: str, state_json: str, *, mechanism: str, expected_steps: int | None = None) -> None:
+        """Mirror the party's accountant; a party that charged less than the plan is refused."""
+        reported = PartyAccountant.from_state_dict(json.loads(state_json))
+        previous = self.accountants.get(party)
+        if expected_steps is not None:
+            before = previous.steps(mechanism) if previous and mechanism in previous.mechanisms else 0
+            if reported.steps(mechanism) - before != expected_steps:
+                raise FederationError(
+                    f"Party '{party}' reported {reported.steps(mechanism) - before} DP-SGD steps for this round; "
+                    f"the plan sent {expected_steps}. Its accountant cannot be trusted: rerun with matching fedtab versions."
+                )
+        self.accountants[party] = reported
+
+    def charge_unreported(self, party: str, steps: int) -> None:
+        """A party that did not reply may still have trained: count its planned steps anyway."""
+        plan = self.plans[party]
+        mirror = self.accountants.setdefault(party, plan.new_accountant(party))
+        mirror.record_sgd(noise_multiplier=plan.noise_multiplier, sample_rate=plan.sample_rate, steps=steps, mechanism=TRAINING)
+
+    def ledger(self) -> PrivacyLedger:
+        return PrivacyLedger.from_accountants(list(self.accountants.values()), delta=self.delta, budget=self.budget)
+
+
+def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_releases: int, partition_selections: int) -> PrivacyRun:
+    """Noise for every party, before any statistic leaves it; refuses a plan that cannot meet the budget."""
+    if config.epsilon is None:
+        raise ConfigError("plan_privacy needs a budget: set epsilon (e.g. --epsilon 3).")
+    delta = config.delta if config.delta is not None else default_delta(min(parties.values()))
+    budget = PrivacyBudget(config.epsilon, delta, config.encoder_share)
+    plans = {
+        name: plan_noise(
+            budget=budget,
+            party_rows=rows,
+            batch_size=min(config.batch_size, rows),
+            epochs=config.rounds * config.local_epochs,
+            encoder_releases=encoder_releases,
+            partition_selections=partition_selections,
+            accountant=config.accountant,
+            party=name,
+        )
+        for name, rows in sorted(parties.items())
+    }
+    return PrivacyRun(budget, plans)
