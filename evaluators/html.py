@@ -135,7 +135,7 @@ def _marginals_plot(report: EvaluationReport) -> str:
     cols = 3
     rows = math.ceil(len(marginals) / cols)
     titles = [f"{m['column']} · {scores[m['column']].metric.replace('Complement', '')} {_n(scores[m['column']].score)}" if m["column"] in scores else m["column"] for m in marginals]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.5 / rows, horizontal_spacing=0.06)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=90 / (260 * rows), horizontal_spacing=0.06)
     for k, m in enumerate(marginals):
         r, c = k // cols + 1, k % cols + 1
         labels = [str(v) for v in m["labels"]] if m["kind"] == "categorical" else m["labels"]
