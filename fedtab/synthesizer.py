@@ -70,8 +70,9 @@ class FederatedSynthesizer:
             staged = stage_parties(aligned, Path(run_dir))
             fit = self._run(staged, config=config, schema=schema, progress=progress, tap=tap)
         self.state_ = ModelState(
-            plan=fit.plan, weights=fit.weights, config=config, parties=fit.parties,
+            plan=fit.plan, weights=fit.weights, config=config.replace(model_options=fit.model_options), parties=fit.parties,
             history=fit.history, warnings=fit.warnings, timings={**fit.timings, "plan_rounds": float(fit.plan_rounds)},
+            ledger=fit.ledger,
         )
         return self
 

@@ -19,7 +19,7 @@ from fedtab.errors import FederationError
 from fedtab.federation import keys
 from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
 from fedtab.federation.payload import Payload
-from fedtab.federation.privacy_run import TRAINING, PrivacyRun, plan_privacy
+from fedtab.federation.privacy_run import ENCODER, TRAINING, PrivacyRun, plan_privacy
 from fedtab.models.registry import create_model
 from fedtab.schema import TableSchema
 from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
@@ -51,22 +51,39 @@ class FederatedFit:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     plan_rounds: int = 0
+    model_options: dict = field(default_factory=dict)
+    ledger: dict | None = None
 
 
 def run_federation(transport: Transport, *, config: FedtabConfig, schema: TableSchema, progress: Progress | None = None) -> FederatedFit:
     parties = dict(transport.parties)
     started = time.perf_counter()
-    plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress)
+    privacy = None
+    if config.private:
+        releases, selections = PlanFitter.release_plan(schema)
+        privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
+    plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy)
     encoders_done = time.perf_counter()
-    weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress)
+    weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress, privacy=privacy)
     timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
-    return FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds)
+    ledger = privacy.ledger().to_dict() if privacy is not None else None
+    return FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config), ledger)
 
 
 def fit_plan(
-    transport: Transport, *, config: FedtabConfig, schema: TableSchema, progress: Progress | None = None
+    transport: Transport,
+    *,
+    config: FedtabConfig,
+    schema: TableSchema,
+    progress: Progress | None = None,
+    privacy: PrivacyRun | None = None,
 ) -> tuple[TransformPlan, int, list[dict[str, np.ndarray]]]:
-    """Ferry the encoder fitter's requests to every party; also keep each party's marginals."""
+    """Ferry the encoder fitter's requests to every party; also keep each party's marginals.
+
+    Under DP each party answers through its own Gaussian release (planned by ``privacy``) and the
+    server only post-processes the noisy statistics.
+    """
+    private = {} if privacy is None else {"mode": "private", "noise_multiplier": privacy.encoder_noise_multiplier}
     fitter = PlanFitter(
         schema,
         num_components=config.bgm_components,
@@ -74,8 +91,8 @@ def fit_plan(
         max_em_rounds=config.bgm_max_rounds,
         max_categories=config.max_categories,
         min_category_count=config.min_category_count,
-        mode="exact",
         seed=config.seed,
+        **({"mode": "exact"} | private),
     )
     names = sorted(transport.parties)
     schema_json = json.dumps(schema.to_dict())
@@ -83,8 +100,12 @@ def fit_plan(
     rounds = 0
     while (request := fitter.next_request()) is not None:
         common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
-        replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=common) for p in names})
+        per_party = {p: {**common, **({} if privacy is None else {keys.DP_PLAN: privacy.plan_json(p)})} for p in names}
+        replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=per_party[p]) for p in names})
         _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
+        if privacy is not None:
+            for p in names:
+                privacy.record_reply(p, str(replies[p].config[keys.DP_REPORT]), mechanism=ENCODER)
         stats = [replies[p].arrays for p in names]
         per_party_by_stage[request.stage] = (request, stats)
         fitter.merge(stats)

@@ -19,6 +19,8 @@ from fedtab.federation.payload import Payload
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import create_model
 from fedtab.privacy.accountant import PartyAccountant
+from fedtab.privacy.encoders import new_noise_seed, private_statistics
+from fedtab.privacy.planning import PrivacyPlan
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable, TableSchema
 from fedtab.transformers import StatsRequest, TransformPlan, local_statistics
@@ -47,7 +49,7 @@ class PartyWorker:
             if message_type == keys.HELLO:
                 return self._hello(), state
             if message_type == keys.STATS:
-                return self._stats(payload), state
+                return self._stats(payload, state)
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
         except FedtabError as error:
@@ -61,13 +63,22 @@ class PartyWorker:
     def _table(self, schema_json: str) -> PartyTable:
         return _aligned_table(self.party.name, self.party.path, schema_json)
 
-    def _stats(self, payload: Payload) -> Payload:
+    def _stats(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         config = dict(payload.config)
         table = self._table(str(config.pop(keys.SCHEMA)))
         stage = str(config.pop(keys.STAGE))
         seed = int(config.pop(keys.RUN + ".seed"))
+        plan_json = config.pop(keys.DP_PLAN, None)
         request = StatsRequest(stage=stage, arrays=dict(payload.arrays), config=config)
-        return Payload(arrays=local_statistics(table, request, seed=seed))
+        if plan_json is None:
+            return Payload(arrays=local_statistics(table, request, seed=seed)), state
+        plan = PrivacyPlan.from_dict(json.loads(str(plan_json)))
+        state = with_noise_seed(state)
+        accountant = PartyAccountant.from_state_dict(party_accountant_state(state, self.party.name, plan.accountant))
+        stats = private_statistics(table, request, plan=plan, accountant=accountant, noise_seed=noise_seed(state), seed=seed)
+        report = accountant.state_dict()
+        state = {**state, keys.ACCOUNTANT_STATE: _json_array(report)}
+        return Payload(arrays=stats, config={keys.DP_REPORT: json.dumps(report)}), state
 
     def _train(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         c = payload.config
@@ -75,6 +86,8 @@ class PartyWorker:
         seed = int(c[keys.RUN + ".seed"])
         data = _encoded_rows(self.party.name, self.party.path, plan_json, seed)
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
+        if keys.DP_NOISE in c:
+            state = with_noise_seed(state)
         privacy = self._training_privacy(c, state)
         update = model.local_update(
             dict(payload.arrays),
@@ -103,6 +116,7 @@ class PartyWorker:
             max_grad_norm=float(c[keys.DP_MAX_GRAD_NORM]),
             accountant_state=party_accountant_state(state, self.party.name, str(c[keys.DP_ACCOUNTANT])),
             steps=int(c[keys.DP_STEPS]),
+            noise_seed=noise_seed(state),
         )
 
 
@@ -111,6 +125,17 @@ def party_accountant_state(state: Weights, party: str, accountant: str) -> dict:
     if keys.ACCOUNTANT_STATE in state:
         return json.loads(state[keys.ACCOUNTANT_STATE].tobytes().decode())
     return PartyAccountant(party, accountant=accountant).state_dict()
+
+
+def with_noise_seed(state: Weights) -> Weights:
+    """A party-local secret for every DP noise draw, made once and never sent (the run seed is public)."""
+    if keys.NOISE_SEED in state:
+        return state
+    return {**state, keys.NOISE_SEED: np.array([new_noise_seed()], dtype=np.uint64)}
+
+
+def noise_seed(state: Weights) -> int:
+    return int(state[keys.NOISE_SEED][0])
 
 
 def _json_array(value: object) -> np.ndarray:

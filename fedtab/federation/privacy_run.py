@@ -9,6 +9,8 @@ and writes the ledger from it. Row counts from the hello round are treated as pu
 from __future__ import annotations
 
 import json
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from fedtab.config import FedtabConfig
@@ -17,10 +19,9 @@ from fedtab.federation import keys
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.ledger import PrivacyLedger
-from fedtab.privacy.planning import PrivacyBudget, PrivacyPlan, default_delta, plan_noise
+from fedtab.privacy.planning import ENCODER, TRAINING, PrivacyBudget, PrivacyPlan, default_delta, plan_noise
 
 
-TRAINING = "training"
 
 
 @dataclass
@@ -33,13 +34,14 @@ class PrivacyRun:
     def delta(self) -> float:
         return self.budget.delta
 
-    def encoder_config(self, party: str) -> dict[str, float | str]:
-        plan = self.plans[party]
-        return {
-            keys.DP_ENCODER_NOISE: float(plan.encoder_noise_multiplier or 0.0),
-            keys.DP_THRESHOLD_DELTA: float(plan.threshold_delta),
-            keys.DP_ACCOUNTANT: plan.accountant,
-        }
+    @property
+    def encoder_noise_multiplier(self) -> float:
+        """The σ the server assumes when telling signal from noise (root mean square over parties)."""
+        sigmas = np.array([p.encoder_noise_multiplier or 0.0 for p in self.plans.values()])
+        return float(np.sqrt(np.mean(sigmas**2)))
+
+    def plan_json(self, party: str) -> str:
+        return json.dumps(self.plans[party].to_dict())
 
     def training_config(self, party: str, round_index: int, rounds: int, max_grad_norm: float) -> dict[str, float | int | str]:
         plan = self.plans[party]

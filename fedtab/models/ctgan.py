@@ -146,7 +146,7 @@ class FederatedCTGAN(HorizontalModel):
             with ctgan_private.PrivateRound(self, generator=generator, discriminator=discriminator, opt_g=opt_g,
                                             opt_d=opt_d, real=real, privacy=privacy, accountant=accountant,
                                             party=party, rng=rng,
-                                            noise_rng=numpy_rng(self.seed, "dp-sgd", party, round_index)) as run:
+                                            noise_rng=numpy_rng(privacy.secret_seed(self.seed), "dp-sgd", party, round_index)) as run:
                 loss_g = run.train(steps)
         new_weights = {**torch_state.module_weights(generator, "generator"),
                        **torch_state.module_weights(discriminator, "discriminator")}

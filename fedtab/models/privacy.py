@@ -43,6 +43,16 @@ class TrainingPrivacy:
     max_grad_norm: float = 1.0
     accountant_state: dict[str, Any] | None = None
     steps: int | None = None
+    noise_seed: int | None = None
+
+    def secret_seed(self, public_seed: int) -> int:
+        """The party's own seed for gradient noise and Poisson sampling.
+
+        A noise stream the server could replay (derived from the run's public seed) would let it
+        subtract the noise; parties pass a secret kept on their side. Without one (unit tests, a
+        single-machine study) the public seed keeps runs reproducible.
+        """
+        return public_seed if self.noise_seed is None else self.noise_seed
 
     def __post_init__(self) -> None:
         problems = []
