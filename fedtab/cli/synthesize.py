@@ -33,6 +33,9 @@ def synthesize(
     local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.")] = None,
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write (default: as many as the parties hold).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed: same seed, same rows.")] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="DP δ per party (default: below 1/n of the smallest party).")] = None,
+    encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A fedtab.toml with the run's settings.")] = None,
@@ -45,7 +48,8 @@ def synthesize(
     from fedtab.demo import demo_config, demo_parties
 
     base = FedtabConfig.from_toml(config) if config else (demo_config() if demo else FedtabConfig())
-    settings = base.replace(model=model, rounds=rounds, local_epochs=local_epochs, rows=rows, seed=seed)
+    settings = base.replace(model=model, rounds=rounds, local_epochs=local_epochs, rows=rows, seed=seed,
+                            epsilon=epsilon, delta=delta, encoder_share=encoder_share)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)
@@ -90,7 +94,7 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "notes": list(state.plan.notes),
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
-        "privacy": state.ledger or "no differential privacy (pass --epsilon once available)",
+        "privacy": state.ledger or "none: no differential privacy (pass --epsilon to add it)",
     }
 
 
@@ -101,7 +105,7 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
     table.add_row("model", f"{summary['model']}, {summary['rounds']} rounds; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
     t = summary["timings_s"]
     table.add_row("time", f"encoders {t.get('encoders_s', 0):.1f} s, training {t.get('training_s', 0):.1f} s, sampling {t['sampling_s']:.1f} s, total {t['total_s']:.1f} s")
-    table.add_row("privacy", str(summary["privacy"]))
+    table.add_row("privacy", _privacy_text(summary["privacy"]))
     if summary["model_file"]:
         table.add_row("model file", summary["model_file"])
     for note in summary["notes"]:
@@ -110,6 +114,14 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
         table.add_row("[yellow]warning[/]", warning)
     _out.print(table)
     _out.print(frame.head(5).to_string(max_colwidth=14))
+
+
+def _privacy_text(privacy: dict | str) -> str:
+    if isinstance(privacy, str):
+        return privacy
+    from fedtab.privacy.ledger import PrivacyLedger
+
+    return "\n".join(PrivacyLedger.from_dict(privacy).summary_lines())
 
 
 def register(app: typer.Typer) -> None:
