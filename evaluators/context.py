@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.evaluators.encoding import MixedEncoder
 from fedtab.evaluators.inputs import ColumnLayout, check_columns, prepare, refuse_missing_target, resolve_layout
-from fedtab.evaluators.privacy import MAX_ATTACK_ROWS, PrivacySpace
+from fedtab.evaluators.privacy import PrivacySpace
 from fedtab.evaluators.statistics import FidelityBins, local_fidelity
 from fedtab.evaluators.threads import one_thread
 from fedtab.evaluators.utility import Task, fit_models
@@ -63,14 +63,19 @@ def build_context(
     schema: TableSchema | None = None,
     target: str | None = None,
     seed: int = 0,
-    max_attack_rows: int = MAX_ATTACK_ROWS,
+    max_attack_rows: int | None = None,
     progress: Progress | None = None,
 ) -> EvaluationContext:
-    """Fit everything the parties share on the synthetic table; deterministic given ``seed``."""
+    """Fit everything the parties share on the synthetic table; deterministic given ``seed``.
+
+    ``max_attack_rows`` caps, per party, the train and holdout rows the membership attacks sample
+    (default: as many as the holdout has). A cap changes the train share that DCR and NNDR see,
+    so keep it equal when comparing evaluations.
+    """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"The seed must be an int >= 0; got {seed!r}. Pass e.g. --seed 0.")
-    if not isinstance(max_attack_rows, (int, np.integer)) or max_attack_rows < 10:
-        raise ConfigError(f"max_attack_rows must be an int >= 10; got {max_attack_rows!r}. The default is {MAX_ATTACK_ROWS}.")
+    if max_attack_rows is not None and (not isinstance(max_attack_rows, (int, np.integer)) or max_attack_rows < 10):
+        raise ConfigError(f"max_attack_rows must be None or an int >= 10; got {max_attack_rows!r}. Leave it None to use every holdout row.")
     layout = resolve_layout(synthetic, schema)
     check_columns(synthetic, layout, "synthetic")
     prepared = prepare(synthetic, layout, "synthetic")

@@ -84,12 +84,9 @@ def party_scores(
         clock = time.perf_counter()
         out |= party_utility(real, holdout, context, party, progress)
         out["sum:timing/utility"] = np.array([time.perf_counter() - clock])
-    clock = time.perf_counter()
     rng = numpy_rng(context.seed, "evaluation", "privacy", party or "central")
     on_chunk = None if progress is None else (lambda done, total: progress("privacy", done, total))
-    out |= local_privacy(encoded, context.privacy.encoder.transform(holdout), context.privacy, rng, on_chunk)
-    out["sum:timing/privacy"] = np.array([time.perf_counter() - clock])
-    return out
+    return out | local_privacy(encoded, context.privacy.encoder.transform(holdout), context.privacy, rng, on_chunk)
 
 
 def aggregate(party_scores: Sequence[Mapping[str, np.ndarray]], *, context: EvaluationContext) -> EvaluationReport:
@@ -155,7 +152,7 @@ def build_report(
         utility=utility,
         privacy=privacy,
         verdicts=(overall_verdict(*verdicts), *verdicts),
-        timings=spent | dict(timings or {}),
+        timings=_ordered_timings(spent, timings or {}),
         notes=notes,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
@@ -172,6 +169,13 @@ def party_utility(real: pd.DataFrame, holdout: pd.DataFrame, context: Evaluation
     trtr = fit_models(real, task, context.layout, seed, "trtr", on_model=lambda _: report_progress(progress, "trtr", next(done), len(MODELS)))
     out = local_utility(context.tstr_models, holdout, task, context.layout, "tstr")
     return out | local_utility(trtr, holdout, task, context.layout, "trtr")
+
+
+def _ordered_timings(spent: Mapping[str, float], central: Mapping[str, float]) -> dict[str, float]:
+    """Seconds per stage in the order they ran; summed over parties when federated."""
+    first = {k: v for k, v in central.items() if k.startswith("context")}
+    last = {k: v for k, v in central.items() if k not in first}
+    return first | dict(spent) | last
 
 
 def _merge(reducer: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -102,6 +103,8 @@ def _key_figures(report: EvaluationReport) -> str:
         ("Column shapes", f.column_shapes, "1 is a perfect match"),
         ("Column pair trends", f.column_pair_trends, f"independent columns would score {_n(f.pair_trends_independent)}"),
     ]
+    if f.sdmetrics:
+        rows.append(("SDMetrics QualityReport score", f.sdmetrics.get("quality_score"), "the same, with SDMetrics' own binning"))
     if u is not None:
         rows.append(("Relative utility (TSTR vs TRTR)", u.relative_utility, "1 means as useful as the real data"))
     if p is not None and p.has_holdout:
@@ -121,10 +124,20 @@ def _fidelity_section(report: EvaluationReport) -> str:
         f"<p class='note'>Source: {_e(f.source)}. Fed-TGAN's measures: average Jensen–Shannon distance over "
         f"categorical columns {_n(f.js_distance)}, average Wasserstein distance over min-max scaled numerical "
         f"columns {_n(f.wasserstein_distance)} (0 is a perfect match)."
-        + (f" Diagnostic score (validity, structure): {_n(f.diagnostic_score)}." if f.diagnostic_score is not None else "")
-        + "</p>"
+        + "</p>" + _sdmetrics_note(f.sdmetrics)
     )
     return "<h2>Fidelity: columns one by one</h2>" + text + _marginals_plot(report) + _pairs_section(report)
+
+
+def _sdmetrics_note(figures: Mapping[str, float]) -> str:
+    if not figures:
+        return "<p class='note'>SDMetrics' reports need the real rows in one place; this federated evaluation has the shared-bin figures only.</p>"
+    return (
+        f"<p class='note'>SDMetrics QualityReport (pair-trend thresholds 0): quality {_n(figures.get('quality_score'))}, column shapes "
+        f"{_n(figures.get('column_shapes'))}, column pair trends {_n(figures.get('column_pair_trends'))} — it bins each table on its own "
+        f"edges, so it reads a little lower than the shared-bin figures above. DiagnosticReport: {_n(figures.get('diagnostic_score'))} "
+        f"(data validity {_n(figures.get('data_validity'))}, data structure {_n(figures.get('data_structure'))}).</p>"
+    )
 
 
 def _marginals_plot(report: EvaluationReport) -> str:

@@ -58,9 +58,7 @@ class FidelityResult:
     pair_trends_independent: float
     js_distance: float | None = None
     wasserstein_distance: float | None = None
-    diagnostic_score: float | None = None
-    diagnostic: Mapping[str, float] = field(default_factory=dict)
-    statistics: Mapping[str, float] = field(default_factory=dict)
+    sdmetrics: Mapping[str, float] = field(default_factory=dict)
     columns: tuple[ColumnShape, ...] = ()
     pairs: tuple[PairTrend, ...] = ()
     marginals: tuple[Mapping[str, Any], ...] = ()

@@ -58,10 +58,14 @@ def test_five_parties_agree_with_central_within_noise(reports, synthetic):
     central, fed = reports[synthetic]
     assert fed.mode == "federated" and fed.parties == PARTIES and central.mode == "central"
     assert fed.rows == central.rows
-    for key in ("column_shapes", "column_pair_trends"):
-        assert fed.fidelity.statistics[key] == pytest.approx(central.fidelity.statistics[key], abs=1e-9)
-        assert fed.fidelity.statistics[key] == pytest.approx(getattr(central.fidelity, key), abs=0.03)
+    for key in ("column_shapes", "column_pair_trends", "quality_score", "js_distance"):
+        assert getattr(fed.fidelity, key) == pytest.approx(getattr(central.fidelity, key), abs=1e-9)  # counts pool exactly
+        assert getattr(fed.fidelity, key) == pytest.approx(central.fidelity.sdmetrics.get(key, getattr(central.fidelity, key)), abs=0.03)
+    assert fed.fidelity.wasserstein_distance == pytest.approx(central.fidelity.wasserstein_distance, abs=0.005)
+    assert fed.verdict("fidelity").level == central.verdict("fidelity").level
+    assert fed.fidelity.sdmetrics == {} and central.fidelity.sdmetrics["diagnostic_score"] > 0.9
     assert fed.privacy.dcr_share == pytest.approx(central.privacy.dcr_share, abs=0.04)
+    assert fed.privacy.nndr_train == pytest.approx(central.privacy.nndr_train, abs=0.04)
     assert fed.privacy.exact_copies == central.privacy.exact_copies
     distance, density = 0, 1
     assert fed.privacy.attacks[distance].auc == pytest.approx(central.privacy.attacks[distance].auc, abs=0.03)

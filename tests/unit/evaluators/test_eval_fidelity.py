@@ -19,17 +19,30 @@ def statistics(real, synthetic):
 
 
 def test_statistics_agree_with_sdmetrics_per_column_and_pair():
+    from sdmetrics.reports import QualityReport
+
     real, synthetic = population(3000, 1), jittered(population(3000, 3), 0.05, 2)
-    report = evaluate(real, synthetic)
+    layout = resolve_layout(synthetic)
+    quality = QualityReport()
+    quality.real_correlation_threshold = quality.real_association_threshold = 0
+    quality.generate({"t": real}, {"t": synthetic}, {"tables": {"t": {"columns": {c: {"sdtype": k} for c, k in layout.kinds.items()}}}}, verbose=False)
     r, s, bins = statistics(real, synthetic)
     ours = {x.column: x.score for x in shape_scores(r, s, bins)}
-    for column in report.fidelity.columns:
-        assert ours[column.column] == pytest.approx(column.score, abs=0.01), column.column
+    for column, score in zip(quality.get_details("Column Shapes")["Column"], quality.get_details("Column Shapes")["Score"], strict=True):
+        assert ours[column] == pytest.approx(score, abs=0.01), column
     ours_pairs = {(p.column_1, p.column_2): p.score for p in pair_scores(r, s, bins)}
-    gaps = [abs(ours_pairs[(p.column_1, p.column_2)] - p.score) for p in report.fidelity.pairs]
+    details = quality.get_details("Column Pair Trends")
+    gaps = [abs(ours_pairs[(a, b)] - score) for a, b, score in zip(details["Column 1"], details["Column 2"], details["Score"], strict=True)]
     assert len(gaps) == 28 and max(gaps) < 0.06 and np.mean(gaps) < 0.02
-    assert report.fidelity.source.startswith("SDMetrics")
-    assert report.fidelity.diagnostic_score == pytest.approx(1.0, abs=0.01)
+
+
+def test_central_report_carries_sdmetrics_beside_the_shared_bin_figures():
+    real, synthetic = population(2000, 1), population(2000, 3)
+    fidelity = evaluate(real, synthetic).fidelity
+    assert fidelity.column_shapes == pytest.approx(fidelity.sdmetrics["column_shapes"], abs=0.01)
+    assert fidelity.column_pair_trends == pytest.approx(fidelity.sdmetrics["column_pair_trends"], abs=0.03)
+    assert fidelity.sdmetrics["diagnostic_score"] == pytest.approx(1.0, abs=0.02)
+    assert {"data_validity", "data_structure", "quality_score"} <= fidelity.sdmetrics.keys()
 
 
 def test_counts_from_two_halves_add_up_to_the_whole():
