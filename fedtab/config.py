@@ -41,6 +41,7 @@ class FedtabConfig:
     encoder_share: float = 0.1
     accountant: str = "prv"
     max_grad_norm: float = 1.0
+    holdout_share: float = 0.0
     round_timeout: float = 600.0
     num_cpus_per_party: float = 1.0
 
@@ -75,6 +76,7 @@ class FedtabConfig:
         need(_is_number(self.encoder_share) and 0 < self.encoder_share < 1, "encoder_share", "a number in (0, 1)")
         need(self.accountant in ACCOUNTANTS, "accountant", f"one of {ACCOUNTANTS}")
         need(_is_number(self.max_grad_norm) and self.max_grad_norm > 0, "max_grad_norm", "a number > 0")
+        need(_is_number(self.holdout_share) and 0 <= self.holdout_share <= 0.5, "holdout_share", "a number in [0, 0.5]")
         need(_is_number(self.round_timeout) and self.round_timeout > 0, "round_timeout", "a number of seconds > 0")
         need(_is_number(self.num_cpus_per_party) and self.num_cpus_per_party > 0, "num_cpus_per_party", "a number > 0")
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +14,8 @@ import polars as pl
 from fedtab.config import FedtabConfig
 from fedtab.connectors import align, check_party, load_party, reconcile
 from fedtab.errors import ConfigError, NotFittedError
-from fedtab.federation.coordinator import FederatedFit, Progress
+from fedtab.evaluation_run import EvaluationRequest, evaluate_on_federation
+from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty
 from fedtab.model_state import ModelState
@@ -23,6 +25,7 @@ from fedtab.schema import ColumnKind, PartyTable, TableSchema
 PartySource = str | Path | pd.DataFrame | pl.DataFrame
 Engine = Literal["simulation", "local"]
 MIN_PARTY_ROWS = 10
+DEFAULT_HOLDOUT_SHARE = 0.2
 
 
 class FederatedSynthesizer:
@@ -36,6 +39,8 @@ class FederatedSynthesizer:
         ``"simulation"`` runs Flower's simulation engine (one virtual SuperNode per party);
         ``"local"`` runs every party in this process, one after another (same results, no Ray).
     """
+
+    report_: Any = None
 
     def __init__(self, config: FedtabConfig | None = None, *, engine: Engine = "simulation", **overrides: Any) -> None:
         self.config = config
@@ -56,19 +61,29 @@ class FederatedSynthesizer:
         metadata: TableSchema | None = None,
         progress: Progress | None = None,
         tap: Tap | None = None,
+        evaluate: EvaluationRequest | None = None,
     ) -> FederatedSynthesizer:
-        """Read each party's table, reconcile schemas, run the federation; returns self."""
+        """Read each party's table, reconcile schemas, run the federation; returns self.
+
+        With ``evaluate``, each party first holds out ``holdout_share`` of its rows (0.2 unless
+        set) and, after training, scores the synthetic table against its own rows; the aggregated
+        report is ``report_``.
+        """
         if self.engine not in ("simulation", "local"):
             raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         config = self._resolved_config()
+        if evaluate is not None and config.holdout_share == 0:
+            config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
         tables = load_parties(parties, overrides=overrides, metadata=metadata)
         schema = reconcile(tables)
         aligned = [align(t, schema) for t in tables]
         for table in aligned:
             check_party(table, min_rows=MIN_PARTY_ROWS)
+        after = None if evaluate is None else partial(evaluate_on_federation, config=config, request=evaluate)
         with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir:
-            staged = stage_parties(aligned, Path(run_dir))
-            fit = self._run(staged, config=config, schema=schema, progress=progress, tap=tap)
+            staged = stage_parties(aligned, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed)
+            fit = self._run(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after)
+        self.report_ = fit.after_training
         self.state_ = ModelState(
             plan=fit.plan, weights=fit.weights, config=config.replace(model_options=fit.model_options), parties=fit.parties,
             history=fit.history, warnings=fit.warnings, timings={**fit.timings, "plan_rounds": float(fit.plan_rounds)},
@@ -76,14 +91,15 @@ class FederatedSynthesizer:
         )
         return self
 
-    def _run(self, staged: list[StagedParty], *, config: FedtabConfig, schema: TableSchema, progress: Progress | None, tap: Tap | None) -> FederatedFit:
+    def _run(self, staged: list[StagedParty], *, config: FedtabConfig, schema: TableSchema, progress: Progress | None,
+             tap: Tap | None, after_training: AfterTraining | None) -> FederatedFit:
         from fedtab.federation.coordinator import run_federation
 
         if self.engine == "local":
-            return run_federation(LocalTransport(staged, tap=tap), config=config, schema=schema, progress=progress)
+            return run_federation(LocalTransport(staged, tap=tap), config=config, schema=schema, progress=progress, after_training=after_training)
         from fedtab.federation.simulation import run_simulation
 
-        return run_simulation(staged, config=config, schema=schema, progress=progress, tap=tap)
+        return run_simulation(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after_training)
 
     def sample(self, num_rows: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
         """Synthetic rows in the real schema; the same seed gives the same rows."""
@@ -127,11 +143,11 @@ def load_parties(
     return tables
 
 
-def stage_parties(tables: Sequence[PartyTable], run_dir: Path) -> list[StagedParty]:
+def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share: float = 0.0, seed: int = 0) -> list[StagedParty]:
     """Write each aligned table where only its own party's worker reads it (one file per party)."""
     staged = []
     for index, table in enumerate(tables):
         path = run_dir / f"party-{index}.parquet"
         table.frame.to_parquet(path, index=False)
-        staged.append(StagedParty(table.name, str(path)))
+        staged.append(StagedParty(table.name, str(path), holdout_share=holdout_share, seed=seed))
     return staged

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError
+from fedtab.evaluation_run import EvaluationRequest
 from fedtab.export import export_table
 from fedtab.synthesizer import FederatedSynthesizer
 
@@ -39,6 +40,9 @@ def synthesize(
     out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A fedtab.toml with the run's settings.")] = None,
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Score the result federatedly; write an HTML report and JSON next to --out.")] = False,
+    target: Annotated[Optional[str], typer.Option(help="Column to predict for the utility part of --evaluate.")] = None,
+    holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate (default 0.2).")] = None,
     engine: Annotated[str, typer.Option(help="simulation (Flower, default) or local (in-process).")] = "simulation",
     demo: Annotated[bool, typer.Option("--demo", help="Run the shipped 3-party demo federation.")] = False,
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",
@@ -49,7 +53,7 @@ def synthesize(
 
     base = FedtabConfig.from_toml(config) if config else (demo_config() if demo else FedtabConfig())
     settings = base.replace(model=model, rounds=rounds, local_epochs=local_epochs, rows=rows, seed=seed,
-                            epsilon=epsilon, delta=delta, encoder_share=encoder_share)
+                            epsilon=epsilon, delta=delta, encoder_share=encoder_share, holdout_share=holdout_share)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)
@@ -58,25 +62,34 @@ def synthesize(
         sources[name] = source
     if not sources:
         raise ConfigError("No parties given. Pass --party NAME=PATH once per party, or --demo.")
-    target = out or Path("out/demo_synthetic.parquet" if demo else "synthetic.parquet")
-    if target.suffix.lower() not in (".parquet", ".pq", ".csv"):
-        raise ConfigError(f"--out must end in .parquet or .csv; got '{target}'.")
+    out_path = out or Path("out/demo_synthetic.parquet" if demo else "synthetic.parquet")
+    if out_path.suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise ConfigError(f"--out must end in .parquet or .csv; got '{out_path}'.")
 
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(settings, engine=engine)  # type: ignore[arg-type]
     with round_progress(_out, settings.rounds, enabled=output_format == "text") as progress:
-        synthesizer.fit(sources, progress=progress)  # type: ignore[arg-type]
+        request = EvaluationRequest(target=target) if evaluate or target else None
+        synthesizer.fit(sources, progress=progress, evaluate=request)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
     frame = synthesizer.sample()
     sample_seconds = time.perf_counter() - sample_started
-    export_table(frame, target)
+    export_table(frame, out_path)
     if save_model:
         synthesizer.save(save_model)
-    summary = _summary(synthesizer, target, len(frame), time.perf_counter() - started, sample_seconds, save_model)
+    summary = _summary(synthesizer, out_path, len(frame), time.perf_counter() - started, sample_seconds, save_model)
+    if synthesizer.report_ is not None:
+        summary["evaluation"] = _write_report(synthesizer.report_, out_path)
     if output_format == "json":
         typer.echo(json.dumps(summary, indent=2))
     else:
         _print_summary(summary, frame)
+
+
+def _write_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]
+    html = report.to_html(out_path.with_suffix(".report.html"))
+    scores = report.to_json(out_path.with_suffix(".scores.json"))
+    return {"report": str(html), "scores": str(scores), "verdicts": {v.area: v.level for v in report.verdicts}}
 
 
 def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s: float, sample_s: float, model_path: Path | None) -> dict:
@@ -108,6 +121,9 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
     table.add_row("privacy", _privacy_text(summary["privacy"]))
     if summary["model_file"]:
         table.add_row("model file", summary["model_file"])
+    if "evaluation" in summary:
+        e = summary["evaluation"]
+        table.add_row("evaluation", ", ".join(f"{k}: {v}" for k, v in e["verdicts"].items()) + f"; report {e['report']}")
     for note in summary["notes"]:
         table.add_row("note", note)
     for warning in summary["warnings"]:

@@ -6,6 +6,7 @@ implement ``Transport``. Round loops, aggregation and history live here once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from fedtab.transformers import protocol
 
 Weights = dict[str, np.ndarray]
 Progress = Callable[[str, int, int, Mapping[str, float]], None]
+AfterTraining = Callable[["Transport", "FederatedFit"], object]
 
 
 class Transport(Protocol):
@@ -53,9 +55,18 @@ class FederatedFit:
     plan_rounds: int = 0
     model_options: dict = field(default_factory=dict)
     ledger: dict | None = None
+    after_training: object = None
 
 
-def run_federation(transport: Transport, *, config: FedtabConfig, schema: TableSchema, progress: Progress | None = None) -> FederatedFit:
+def run_federation(
+    transport: Transport,
+    *,
+    config: FedtabConfig,
+    schema: TableSchema,
+    progress: Progress | None = None,
+    after_training: AfterTraining | None = None,
+) -> FederatedFit:
+    """Fit the plan, train, and optionally run ``after_training`` (e.g. a federated evaluation) on the live federation."""
     parties = dict(transport.parties)
     started = time.perf_counter()
     privacy = None
@@ -67,7 +78,10 @@ def run_federation(transport: Transport, *, config: FedtabConfig, schema: TableS
     weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress, privacy=privacy)
     timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
     ledger = privacy.ledger().to_dict() if privacy is not None else None
-    return FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config), ledger)
+    fit = FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config), ledger)
+    if after_training is None:
+        return fit
+    return dataclasses.replace(fit, after_training=after_training(transport, fit))
 
 
 def fit_plan(

@@ -6,11 +6,13 @@ are read here and nowhere else; only statistics and weights go back.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from fedtab.connectors import align, load_party
 from fedtab.errors import FedtabError, PartyError
@@ -31,10 +33,16 @@ OPTIMIZER = "optim."
 
 @dataclass(frozen=True)
 class StagedParty:
-    """A party's name and where its table lies on its own machine (Parquet, already aligned)."""
+    """A party's name, where its table lies on its own machine, and the share of rows it holds out.
+
+    Held-out rows never reach the encoders or the model; they are the party's own fresh rows for
+    judging membership risk and utility afterwards.
+    """
 
     name: str
     path: str
+    holdout_share: float = 0.0
+    seed: int = 0
 
 
 class PartyWorker:
@@ -52,16 +60,33 @@ class PartyWorker:
                 return self._stats(payload, state)
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
+            if message_type == keys.EVALUATE:
+                return self._evaluate(payload), state
         except FedtabError as error:
             return Payload.from_error(error), state
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
 
     def _hello(self) -> Payload:
-        table = _read_table(self.party.name, self.party.path)
-        return Payload(config={keys.PARTY: self.party.name, keys.ROWS: table.num_rows})
+        rows = len(_training_and_holdout(self.party, None)[0])
+        return Payload(config={keys.PARTY: self.party.name, keys.ROWS: rows})
 
     def _table(self, schema_json: str) -> PartyTable:
-        return _aligned_table(self.party.name, self.party.path, schema_json)
+        train, _ = _training_and_holdout(self.party, schema_json)
+        return PartyTable(self.party.name, train, TableSchema.from_dict(json.loads(schema_json)))
+
+    def _evaluate(self, payload: Payload) -> Payload:
+        """Score the synthetic table (which may travel) against this party's own rows; only scores go back."""
+        from fedtab.evaluators import build_context, party_scores
+
+        c = payload.config
+        schema_json = str(c[keys.SCHEMA])
+        synthetic = pd.read_parquet(io.BytesIO(payload.arrays[keys.SYNTHETIC].tobytes()))
+        schema = TableSchema.from_dict(json.loads(schema_json))
+        target = str(c[keys.TARGET]) or None
+        context = build_context(synthetic, schema=schema, target=target, seed=int(c[keys.RUN + ".seed"]))
+        train, holdout = _training_and_holdout(self.party, schema_json)
+        scores = party_scores(train, synthetic, context=context, holdout_rows=holdout if len(holdout) else None, party=self.party.name)
+        return Payload(arrays=scores)
 
     def _stats(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         config = dict(payload.config)
@@ -84,7 +109,7 @@ class PartyWorker:
         c = payload.config
         plan_json = str(c[keys.PLAN])
         seed = int(c[keys.RUN + ".seed"])
-        data = _encoded_rows(self.party.name, self.party.path, plan_json, seed)
+        data = _encoded_rows(self.party, plan_json, seed)
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
         if keys.DP_NOISE in c:
             state = with_noise_seed(state)
@@ -161,8 +186,19 @@ def _read_table(name: str, path: str) -> PartyTable:
 
 
 @lru_cache(maxsize=16)
-def _aligned_table(name: str, path: str, schema_json: str) -> PartyTable:
-    return align(_read_table(name, path), TableSchema.from_dict(json.loads(schema_json)))
+def _aligned_table(name: str, path: str, schema_json: str | None) -> PartyTable:
+    table = _read_table(name, path)
+    return table if schema_json is None else align(table, TableSchema.from_dict(json.loads(schema_json)))
+
+
+@lru_cache(maxsize=16)
+def _training_and_holdout(party: StagedParty, schema_json: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The party's rows split once, by its own seeded draw, into training rows and held-out rows."""
+    frame = _aligned_table(party.name, party.path, schema_json).frame
+    held = np.zeros(len(frame), dtype=bool)
+    count = int(round(party.holdout_share * len(frame)))
+    held[numpy_rng(party.seed, "holdout", party.name).choice(len(frame), size=count, replace=False)] = True
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
 
 
 @lru_cache(maxsize=8)
@@ -171,8 +207,8 @@ def _plan(plan_json: str) -> TransformPlan:
 
 
 @lru_cache(maxsize=16)
-def _encoded_rows(name: str, path: str, plan_json: str, seed: int) -> np.ndarray:
+def _encoded_rows(party: StagedParty, plan_json: str, seed: int) -> np.ndarray:
     """Encode once per plan; later rounds reuse the rows (the plan travels with every round)."""
     plan = _plan(plan_json)
-    table = _aligned_table(name, path, json.dumps(plan.schema.to_dict()))
-    return plan.encode(table.frame, numpy_rng(seed, "encode", name))
+    train, _ = _training_and_holdout(party, json.dumps(plan.schema.to_dict()))
+    return plan.encode(train, numpy_rng(seed, "encode", party.name))

@@ -14,7 +14,7 @@ from flwr.serverapp import Grid
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import FedtabError, FederationError
-from fedtab.federation.coordinator import FederatedFit, Progress, run_federation
+from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, run_federation
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.local import Tap
 from fedtab.federation.party import StagedParty
@@ -37,6 +37,7 @@ def run_simulation(
     schema: TableSchema,
     progress: Progress | None = None,
     tap: Tap | None = None,
+    after_training: AfterTraining | None = None,
 ) -> FederatedFit:
     """Run the whole federation in Flower's simulation engine and return its result."""
     from flwr.simulation import run_simulation as flower_run_simulation
@@ -46,7 +47,7 @@ def run_simulation(
     def main(grid: Grid, context: Context) -> None:
         try:
             transport = FlowerTransport(grid, expected_parties=len(parties), timeout=config.round_timeout, tap=tap)
-            outcome["fit"] = run_federation(transport, config=config, schema=schema, progress=progress)
+            outcome["fit"] = run_federation(transport, config=config, schema=schema, progress=progress, after_training=after_training)
         except BaseException as error:  # re-raised in the caller's thread, with its type
             outcome["error"] = error
 

@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 
 from fedtab import FederatedSynthesizer
+from fedtab.evaluation_run import EvaluationRequest
 from fedtab.federation import keys
 
 pytestmark = pytest.mark.slow
 
-# Odd sizes, so a payload dimension equal to a party's row count cannot be a coincidence.
+# Odd sizes, so a payload dimension equal to a party's row count cannot be a coincidence; each party
+# holds 20 % of them out for the evaluation, and trains on the rest.
 PARTY_ROWS = {"clinic_north": 413, "clinic_south": 137, "clinic_west": 263}
+TRAINING_ROWS = {name: rows - round(0.2 * rows) for name, rows in PARTY_ROWS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,9 @@ def simulated(uneven_parties, small_config):
         counters[(party, message_type)] += 1
         sent[(message_type, index)][party] = payload
 
-    synthesizer = FederatedSynthesizer(small_config, engine="simulation").fit(uneven_parties, tap=tap)
+    synthesizer = FederatedSynthesizer(small_config, engine="simulation").fit(
+        uneven_parties, tap=tap, evaluate=EvaluationRequest(target="income", rows=300)
+    )
     return synthesizer, sent
 
 
@@ -53,6 +58,7 @@ def test_no_payload_grows_with_a_partys_rows(simulated):
         for party, payload in replies.items():
             for key, array in payload.arrays.items():
                 assert PARTY_ROWS[party] not in array.shape, (message_type, key, array.shape)
+                assert TRAINING_ROWS[party] not in array.shape, (message_type, key, array.shape)
             assert set(payload.config) <= {keys.PARTY, keys.ROWS}, payload.config
 
 
@@ -67,9 +73,19 @@ def test_training_replies_are_weights_only(simulated):
             assert set(payload.metrics) == {keys.NUM_EXAMPLES, "loss_g", "loss_d", "steps"}
 
 
+def test_evaluation_ran_on_the_federation_with_held_out_rows(simulated):
+    synthesizer, sent = simulated
+    assert synthesizer.state_.parties == TRAINING_ROWS
+    assert all(set(replies) == set(PARTY_ROWS) for (kind, _), replies in sent.items() if kind == keys.EVALUATE)
+    report = synthesizer.report_
+    assert report.mode == "federated" and report.parties == 3
+    assert report.rows["holdout"] == sum(PARTY_ROWS.values()) - sum(TRAINING_ROWS.values())
+    assert {v.area for v in report.verdicts} >= {"fidelity", "utility", "privacy"}
+
+
 def test_simulation_matches_the_in_process_engine(simulated, uneven_parties, small_config):
     synthesizer, _ = simulated
-    reference = FederatedSynthesizer(small_config, engine="local").fit(uneven_parties)
+    reference = FederatedSynthesizer(small_config.replace(holdout_share=0.2), engine="local").fit(uneven_parties)
     for key, value in reference.state_.weights.items():
         np.testing.assert_array_equal(synthesizer.state_.weights[key], value, err_msg=key)
     pd.testing.assert_frame_equal(synthesizer.sample(200, seed=1), reference.sample(200, seed=1))
