@@ -177,7 +177,11 @@ fit s for fedtab includes starting Flower's simulation engine (Ray) and its work
 
 {table}
 """
-    (HERE / "RESULTS.md").write_text(text)
+    results = HERE / "RESULTS.md"
+    kept = ""  # sections other benchmarks wrote (e.g. the DP one) stay
+    if results.exists() and "\n## " in results.read_text():
+        kept = "\n## " + results.read_text().split("\n## ", 1)[1]
+    results.write_text(text + kept)
     print(text)
 
 
