@@ -23,6 +23,15 @@ COLOURS = {"green": "#1b7f3b", "amber": "#b26a00", "red": "#c62828", "grey": "#5
 TINTS = {"green": "#e8f5ec", "amber": "#fff4e0", "red": "#fdecec", "grey": "#eef1f4"}
 ICONS = {"green": "✔", "amber": "!", "red": "✖", "grey": "?"}
 REAL, SYNTHETIC, HOLDOUT = "#3b6fb6", "#e07b24", "#7a7a7a"
+METRIC_NAMES = {"accuracy": "accuracy", "f1_positive": "F1, positive class", "macro_f1": "macro-F1", "roc_auc": "ROC-AUC", "r2": "R²", "mae": "MAE"}
+MEASURES = (
+    "<b>Membership risk</b>: <i>DCR share</i> — for each synthetic row, is its closest train row nearer than its closest "
+    "holdout row (train sampled to the holdout's size)? 0.5 is ideal; a copy of train scores 0.5 + 0.5 × holdout/train. "
+    "<i>NNDR</i> — closest over second-closest train distance; near 0 means a synthetic row singles out one real row. "
+    "<i>Distance attack</i> — calls a row a member when a synthetic row lies close to it. <i>Density-ratio attack</i> "
+    "(DOMIAS) — calls a row a member where the synthetic table is denser than real rows from the same population "
+    "(Gaussian KDE in a 10-dimensional projection of the distance space). AUC 0.5 and TPR equal to FPR mean the attacks fail."
+)
 AREAS = {"fidelity": "Fidelity — does it look like the real data?", "utility": "Utility — can models learn from it?",
          "privacy": "Privacy — does it give away who was in the data?"}
 STYLE = """
@@ -194,7 +203,7 @@ def _utility_section(utility: UtilityResult | None) -> str:
     if utility is None:
         return "<h2>Utility</h2><p class='note'>Not assessed: pass a target column and holdout rows.</p>"
     metrics = list(utility.models[0].tstr) if utility.models else []
-    head = "".join(f"<th>{_e(m)} TSTR</th><th>{_e(m)} TRTR</th>" for m in metrics)
+    head = "".join(f"<th>{_e(METRIC_NAMES.get(m, m))}<br>TSTR</th><th>{_e(METRIC_NAMES.get(m, m))}<br>TRTR</th>" for m in metrics)
     body = "".join(
         "<tr><td>" + _e(m.model) + "</td>" + "".join(f"<td class='num'>{_n(m.tstr.get(k))}</td><td class='num'>{_n(m.trtr.get(k))}</td>" for k in metrics) + "</tr>"
         for m in utility.models
@@ -203,7 +212,8 @@ def _utility_section(utility: UtilityResult | None) -> str:
         go.Bar(x=[m.model for m in utility.models], y=[m.trtr.get(utility.primary_metric) for m in utility.models], name="trained on real (TRTR)", marker_color=REAL),
         go.Bar(x=[m.model for m in utility.models], y=[m.tstr.get(utility.primary_metric) for m in utility.models], name="trained on synthetic (TSTR)", marker_color=SYNTHETIC),
     ])
-    fig.update_layout(barmode="group", height=340, title=f"{utility.primary_metric} on {utility.test_rows:,} real holdout rows", margin=dict(l=50, r=20, t=50, b=40))
+    fig.update_layout(barmode="group", height=340, title=f"{METRIC_NAMES[utility.primary_metric]} on {utility.test_rows:,} real holdout rows",
+                      margin=dict(l=50, r=20, t=50, b=40))
     positive = f" Positive class: '{_e(utility.positive_class)}'." if utility.positive_class else ""
     note = (
         f"<p class='note'>Task: {_e(utility.task)} of '{_e(utility.target)}'.{positive} Relative utility "
@@ -256,7 +266,9 @@ def _roc_plot(privacy: PrivacyResult) -> str:
     for attack, colour in zip(privacy.attacks, ("#c62828", "#6a3fb5")):
         fig.add_trace(go.Scatter(x=attack.roc_fpr, y=attack.roc_tpr, name=f"{attack.name} (AUC {_n(attack.auc)})", line=dict(color=colour)))
     fig.update_layout(height=420, title="Membership attacks: ROC (log scale shows the low false-positive region)",
-                      xaxis=dict(type="log", title="false-positive rate", range=[-4, 0]), yaxis=dict(title="true-positive rate", range=[0, 1]),
+                      xaxis=dict(type="log", title="false-positive rate (non-members wrongly called members)", range=[-4, 0],
+                                 tickvals=[1e-4, 1e-3, 1e-2, 1e-1, 1], ticktext=["0.01%", "0.1%", "1%", "10%", "100%"]),
+                      yaxis=dict(title="true-positive rate (members caught)", range=[0, 1.02]),
                       margin=dict(l=60, r=20, t=50, b=50))
     return _plot(fig)
 
@@ -267,6 +279,7 @@ def _method_section(report: EvaluationReport) -> str:
     rules = "".join(f"<li><b>{_e(v.area)}</b>: {_e(v.rule)}</li>" for v in report.verdicts)
     return (
         "<h2>How this was computed</h2><div class='note'><p><b>Distance between rows</b>: " + _e(report.distance) + "</p>"
+        f"<p>{MEASURES}</p>"
         f"<p><b>Thresholds</b></p><ul>{rules}</ul>" + (f"<p><b>Notes</b></p><ul>{notes}</ul>" if notes else "")
         + f"<p>Seed {report.seed}. Time: {_e(timings)}.</p></div>"
     )
