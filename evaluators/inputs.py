@@ -9,7 +9,7 @@ that arrives as text is caught here with its column named, not deep inside a met
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ class ColumnLayout:
 
     kinds: Mapping[str, str]
     excluded: tuple[str, ...] = ()
+    dates: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -49,17 +50,23 @@ class ColumnLayout:
 
     def without(self, name: str | None) -> ColumnLayout:
         """The layout of the features: every column but ``name`` (the target)."""
-        return ColumnLayout({k: v for k, v in self.kinds.items() if k != name}, self.excluded)
+        return ColumnLayout({k: v for k, v in self.kinds.items() if k != name}, self.excluded, self.dates)
 
     def to_dict(self) -> dict[str, object]:
-        return {"kinds": dict(self.kinds), "excluded": list(self.excluded)}
+        return {"kinds": dict(self.kinds), "excluded": list(self.excluded), "dates": dict(self.dates)}
 
 
 def resolve_layout(synthetic: pd.DataFrame, schema: TableSchema | None = None) -> ColumnLayout:
-    """Kinds from the schema when given; otherwise numeric dtype → numerical, anything else → categorical."""
+    """Kinds from the schema when given, else inferred from the synthetic table by the connectors.
+
+    Inference (``fedtab.connectors.infer_schema``) reads numbers, categories, booleans, dates (also
+    written as text) and identifiers; identifiers — mostly-unique keys — are left out, since a fresh
+    key per row would make every row look unique.
+    """
     if schema is None:
-        kinds = {str(name): _kind_of_dtype(synthetic[name]) for name in synthetic.columns}
-        return ColumnLayout(kinds)
+        from fedtab.connectors import infer_schema
+
+        schema = infer_schema(synthetic, party="synthetic table")
     missing = [name for name in schema.names if name not in synthetic.columns]
     if missing:
         raise SchemaError(
@@ -68,7 +75,8 @@ def resolve_layout(synthetic: pd.DataFrame, schema: TableSchema | None = None) -
         )
     kinds = {c.name: _EVALUATED_AS[c.kind] for c in schema if c.kind in _EVALUATED_AS}
     excluded = tuple(c.name for c in schema if c.kind not in _EVALUATED_AS)
-    return ColumnLayout(kinds, excluded)
+    dates = {c.name: c.datetime_format for c in schema if c.kind is ColumnKind.DATETIME}
+    return ColumnLayout(kinds, excluded, dates)
 
 
 def check_tables(
@@ -107,7 +115,7 @@ def prepare(frame: pd.DataFrame, layout: ColumnLayout, label: str) -> pd.DataFra
     """The evaluated columns in layout order: numbers as float64, categories as text or NaN."""
     columns = {}
     for name, kind in layout.kinds.items():
-        series = frame[name]
+        series = _dates(frame[name], layout.dates[name]) if name in layout.dates else frame[name]
         columns[name] = _numbers(series, name, label) if kind == NUMERICAL else _categories(series)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
 
@@ -123,9 +131,11 @@ def refuse_missing_target(frame: pd.DataFrame, target: str, label: str) -> None:
         )
 
 
-def _kind_of_dtype(series: pd.Series) -> str:
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    return NUMERICAL if numeric or pd.api.types.is_datetime64_any_dtype(series) else CATEGORICAL
+def _dates(series: pd.Series, pattern: str | None) -> pd.Series:
+    """Dates written as text become datetimes; a value that is no date becomes missing, as the connectors read it."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series
+    return pd.to_datetime(series, format=pattern or "mixed", errors="coerce")
 
 
 def _check_frame(frame: pd.DataFrame, label: str) -> None:
@@ -177,8 +187,9 @@ def _column_problems(frame: pd.DataFrame, synthetic: pd.DataFrame, label: str) -
 
 def _numbers(series: pd.Series, name: str, label: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
-        values = series.to_numpy(dtype="datetime64[ns]").astype("int64").astype(np.float64) / 1e9
-        return pd.Series(np.where(series.isna(), np.nan, values))
+        moments = series.dt.tz_convert(None) if series.dt.tz is not None else series
+        seconds = moments.to_numpy(dtype="datetime64[ns]").view("int64").astype(np.float64) / 1e9
+        return pd.Series(np.where(series.isna().to_numpy(), np.nan, seconds))
     if pd.api.types.is_bool_dtype(series):
         return pd.Series(series.astype(float).to_numpy())
     numbers = pd.to_numeric(series, errors="coerce").astype(np.float64)

@@ -121,3 +121,17 @@ def test_a_party_without_a_column_is_named(train):
     context = build_context(train, seed=0)
     with pytest.raises(SchemaError, match="party 'clinic_b' real table lacks columns the evaluation needs: \\['city'\\]"):
         party_scores(train.drop(columns=["city"]), train, context=context, party="clinic_b")
+
+
+def test_without_a_schema_keys_are_left_out_and_text_dates_are_read():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "key": np.arange(1500) + 10_000,
+        "visit": pd.date_range("2024-01-01", periods=1500, freq="h").strftime("%Y-%m-%d %H:%M"),
+        "dose": rng.normal(5, 1, 1500),
+    })
+    layout = resolve_layout(frame)
+    assert layout.excluded == ("key",) and layout.kinds == {"visit": NUMERICAL, "dose": NUMERICAL}
+    report = evaluate(frame, frame.assign(key=frame["key"] + 1_000_000))
+    assert report.fidelity.column_shapes == pytest.approx(1.0)
+    assert "key" not in report.columns
