@@ -20,7 +20,8 @@ from fedtab.errors import FederationError
 from fedtab.federation import keys
 from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
 from fedtab.federation.payload import Payload
-from fedtab.federation.privacy_run import ENCODER, TRAINING, PrivacyRun, plan_privacy
+from fedtab.federation.privacy_run import PrivacyRun, plan_privacy
+from fedtab.privacy.planning import ENCODER, TRAINING
 from fedtab.models.registry import create_model
 from fedtab.schema import TableSchema
 from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan

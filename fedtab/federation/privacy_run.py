@@ -19,7 +19,7 @@ from fedtab.federation import keys
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.ledger import PrivacyLedger
-from fedtab.privacy.planning import ENCODER, TRAINING, PrivacyBudget, PrivacyPlan, default_delta, plan_noise
+from fedtab.privacy.planning import TRAINING, PrivacyBudget, PrivacyPlan, default_delta, plan_noise
 
 
 

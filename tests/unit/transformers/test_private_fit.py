@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from private_fakes import gaussian_releases
-from transformer_tables import MIXED_SCHEMA, mixed_frame, split_parties
+from transformer_tables import MIXED_SCHEMA, split_parties
 
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
 from fedtab.transformers import MISSING_TOKEN, RARE_TOKEN, TransformPlan, fit_plan, mixture_log_likelihood
