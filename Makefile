@@ -31,6 +31,7 @@ demo: $(VENV)/.installed
 	$(BIN)/fedtab synthesize --demo
 
 test: $(VENV)/.dev
+	$(BIN)/ruff check --select F,E9 fedtab connectors transformers evaluators app tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
