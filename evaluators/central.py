@@ -47,7 +47,14 @@ def evaluate(
     seed
         Makes every sample and model deterministic.
     progress
-        Called as ``progress(stage, done, total)`` during the slow parts.
+        Called as ``progress(stage, done, total)`` during the slow parts; the stages, in order:
+        ``prepare``, ``tstr`` (models trained on synthetic rows), ``fidelity``, ``trtr`` (models
+        trained on real rows), ``privacy`` (one call per chunk of distances), ``sdmetrics``.
+
+    Returns
+    -------
+    EvaluationReport
+        Every figure, a verdict per area with the thresholds behind it; ``to_json`` / ``to_html``.
     """
     started = time.perf_counter()
     check_tables(real, synthetic, holdout, target)

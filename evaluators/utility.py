@@ -46,6 +46,7 @@ REGRESSION = "regression"
 MODELS = ("logistic regression", "random forest", "gradient boosting")
 PROBABILITY_EDGES = np.linspace(0.0, 1.0, 2001)[1:-1]
 MAX_CLASSES_AS_NUMBERS = 10
+MIN_SIGNAL = 0.05
 Payload = dict[str, np.ndarray]
 ModelDone = Callable[[str], None]
 
@@ -137,12 +138,16 @@ def finalize_utility(payload: Mapping[str, np.ndarray], task: Task, trtr_note: s
 
 
 def relative_utility(models: list[ModelScores], task: Task) -> float:
-    """Mean over models of (TSTR − chance) / (TRTR − chance) on the primary metric; NaN if real rows teach nothing."""
+    """Mean over models of (TSTR − chance) / (TRTR − chance) on the primary metric.
+
+    A model whose TRTR score is less than ``MIN_SIGNAL`` above chance is left out: a ratio of two
+    noises says nothing. NaN when no model learns from the real rows.
+    """
     chance = 0.5 if task.kind == CLASSIFICATION else 0.0
     ratios = []
     for m in models:
         tstr, trtr = m.tstr.get(task.primary_metric), m.trtr.get(task.primary_metric)
-        if tstr is not None and trtr is not None and np.isfinite(tstr) and trtr - chance > 0.01:
+        if tstr is not None and trtr is not None and np.isfinite(tstr) and trtr - chance >= MIN_SIGNAL:
             ratios.append((tstr - chance) / (trtr - chance))
     return float(np.mean(ratios)) if ratios else float("nan")
 

@@ -74,7 +74,7 @@ def fidelity_verdict(result: FidelityResult) -> Verdict:
 def utility_verdict(result: UtilityResult | None, reason: str) -> Verdict:
     if result is None or math.isnan(result.relative_utility):
         why = reason if result is None else (
-            f"Even models trained on the real rows cannot predict '{result.target}' better than chance, so there is no yardstick."
+            f"Even models trained on the real rows barely predict '{result.target}' (less than 0.05 above chance), so there is no yardstick."
         )
         return _verdict("utility", "not assessed", "Utility not assessed", why, UTILITY_RULE)
     value = result.relative_utility

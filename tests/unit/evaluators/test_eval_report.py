@@ -7,6 +7,8 @@ import math
 import re
 from dataclasses import replace
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from eval_population import population
@@ -103,3 +105,28 @@ def test_html_renders_without_utility_or_holdout(tmp_path):
     bare = evaluate(population(300, 1), population(300, 3))
     page = bare.to_html(tmp_path / "bare.html").read_text()
     assert "Risk unknown" in page and "Not assessed" in page
+
+
+def test_same_seed_same_figures_and_the_caller_keeps_its_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    tables = population(600, 1), population(400, 3), population(300, 2)  # train sampled down to the holdout's size
+    first = evaluate(tables[0], tables[1], holdout=tables[2], target="label", seed=5)
+    again = evaluate(tables[0], tables[1], holdout=tables[2], target="label", seed=5)
+    other = evaluate(tables[0], tables[1], holdout=tables[2], target="label", seed=6)
+    assert torch.get_num_threads() == before
+    assert first.privacy == again.privacy and first.utility == again.utility and first.fidelity == again.fidelity
+    assert other.privacy.attacks[0].auc != first.privacy.attacks[0].auc  # another seed samples other train rows
+
+
+def test_a_target_nothing_predicts_is_not_assessed():
+    rng = np.random.default_rng(0)
+
+    def noise(seed: int) -> pd.DataFrame:
+        g = np.random.default_rng(seed)
+        return pd.DataFrame({"x": g.normal(size=400), "c": g.choice(list("abc"), 400), "y": g.choice(["u", "v"], 400)})
+
+    report = evaluate(noise(1), noise(2), holdout=noise(3), target="y", seed=int(rng.integers(10)))
+    assert report.verdict("utility").level == "not assessed"
+    assert "barely predict 'y'" in report.verdict("utility").explanation
