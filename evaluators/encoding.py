@@ -11,8 +11,9 @@ in a number, so every column weighs about the same. We chose it over Gower becau
 
 The scaling and the vocabularies are fitted on the synthetic table, which may travel, so every
 party measures in the same space without revealing anything of its own rows. A missing number
-sits at the column mean and lights a missing-indicator dimension; a missing category is a
-category of its own. A category the synthetic table never shows encodes as all zeros.
+sits at the column mean (and lights a missing-indicator dimension when the synthetic table has
+missing values in that column); a missing category is a category of its own. A category the
+synthetic table never shows encodes as all zeros, half a mismatch away from every category.
 """
 
 from __future__ import annotations
