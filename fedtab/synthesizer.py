@@ -130,17 +130,10 @@ def load_parties(
     overrides: Mapping[str, str | ColumnKind] | None = None,
     metadata: TableSchema | None = None,
 ) -> list[PartyTable]:
+    """Each party's table through the connectors; ``reconcile`` then checks names and schemas together."""
     if isinstance(parties, Mapping):
-        tables = [load_party(name, source, overrides=overrides, metadata=metadata) for name, source in parties.items()]
-    else:
-        tables = list(parties)
-    if not tables:
-        raise ConfigError("No parties given. Pass at least one party, e.g. {'clinic_a': 'a.csv'}.")
-    names = [t.name for t in tables]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ConfigError(f"Party names must be unique; {duplicated} appear more than once. Rename them.")
-    return tables
+        return [load_party(name, source, overrides=overrides, metadata=metadata) for name, source in parties.items()]
+    return list(parties)
 
 
 def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share: float = 0.0, seed: int = 0) -> list[StagedParty]:
