@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -62,6 +63,7 @@ def render_html(report: EvaluationReport) -> str:
         _fidelity_section(report),
         _utility_section(report.utility),
         _privacy_section(report.privacy),
+        _ledger_section(report.ledger),
         _method_section(report),
     ])
     return (
@@ -220,6 +222,16 @@ def _utility_section(utility: UtilityResult | None) -> str:
         f"{_n(utility.relative_utility)}. {_e(utility.trtr_note)}</p>"
     )
     return f"<h2>Utility: train on synthetic, test on real</h2>{note}<table><tr><th>model</th>{head}</tr>{body}</table>" + _plot(fig)
+
+
+def _ledger_section(ledger: Mapping[str, Any] | None) -> str:
+    """The privacy budget the run spent, per party and mechanism, as its ledger recorded it."""
+    if ledger is None:
+        return "<h2>Differential privacy</h2><p class='note'>The generator was trained without differential privacy.</p>"
+    from fedtab.privacy.ledger import PrivacyLedger
+
+    lines = "".join(f"<li>{_e(line.strip())}</li>" for line in PrivacyLedger.from_dict(ledger).summary_lines())
+    return f"<h2>Differential privacy</h2><ul>{lines}</ul>"
 
 
 def _privacy_section(privacy: PrivacyResult | None) -> str:

@@ -139,6 +139,7 @@ class EvaluationReport:
     timings: Mapping[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     created: str = ""
+    ledger: Mapping[str, Any] | None = None
 
     def verdict(self, area: str) -> Verdict:
         for verdict in self.verdicts:

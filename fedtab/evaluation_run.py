@@ -3,6 +3,7 @@ against its own training and held-out rows, and only scores come back to be aggr
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
@@ -39,4 +40,5 @@ def evaluate_on_federation(transport: Transport, fit: FederatedFit, *, config: F
     names = sorted(fit.parties)
     replies = transport.exchange(keys.EVALUATE, {p: payload for p in names})
     context = build_context(synthetic, schema=fit.plan.schema, target=request.target, seed=config.seed)
-    return aggregate([replies[p].arrays for p in names if p in replies], context=context)
+    report = aggregate([replies[p].arrays for p in names if p in replies], context=context)
+    return dataclasses.replace(report, ledger=fit.ledger)

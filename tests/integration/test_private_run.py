@@ -73,3 +73,16 @@ def test_a_budget_the_plan_cannot_meet_is_refused_up_front(demo_frames):
     config = FedtabConfig(rounds=50, local_epochs=4.0, epsilon=0.01, model_options=SMALL)
     with pytest.raises(PrivacyBudgetError, match="Party .clinic_north. cannot release .* raise ε"):
         FederatedSynthesizer(config, engine="local").fit(demo_frames)
+
+
+def test_the_evaluation_report_carries_the_ledger(demo_frames, tmp_path):
+    from fedtab.evaluation_run import EvaluationRequest
+    from fedtab.evaluators import EvaluationReport
+
+    config = FedtabConfig(rounds=1, local_epochs=1.0, batch_size=200, seed=1, epsilon=10.0, model_options=SMALL)
+    synth = FederatedSynthesizer(config, engine="local").fit(demo_frames, evaluate=EvaluationRequest(target="income", rows=500))
+    report = synth.report_
+    assert report.ledger == synth.state_.ledger
+    assert EvaluationReport.from_json(report.to_json(tmp_path / "r.json")).ledger == json.loads(json.dumps(report.ledger))
+    html = report.to_html(tmp_path / "r.html").read_text()
+    assert "Differential privacy" in html and "clinic_north: ε = " in html
