@@ -98,7 +98,9 @@ def fit_plan(
     Under DP each party answers through its own Gaussian release (planned by ``privacy``) and the
     server only post-processes the noisy statistics.
     """
-    private = {} if privacy is None else {"mode": "private", "noise_multiplier": privacy.encoder_noise_multiplier}
+    mode: dict[str, object] = (
+        {"mode": "exact"} if privacy is None else {"mode": "private", "noise_multiplier": privacy.encoder_noise_multiplier}
+    )
     fitter = PlanFitter(
         schema,
         num_components=config.bgm_components,
@@ -107,7 +109,7 @@ def fit_plan(
         max_categories=config.max_categories,
         min_category_count=config.min_category_count,
         seed=config.seed,
-        **({"mode": "exact"} | private),
+        **mode,  # type: ignore[arg-type]
     )
     names = sorted(transport.parties)
     schema_json = json.dumps(schema.to_dict())
