@@ -10,6 +10,7 @@ the holdout), training time per epoch. Each run in its own subprocess; appends t
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import subprocess
 import sys
@@ -57,9 +58,14 @@ def main() -> None:
     parser.add_argument("--epsilons", nargs="*", default=["none", "10", "3", "1"])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--from-log", type=Path, default=None, help="rewrite the table from a log of an earlier run")
     args = parser.parse_args()
     if args.one is not None:
         print("RESULT " + json.dumps(run_one(None if args.one == "none" else float(args.one), args.data, args.rounds)))
+        return
+    if args.from_log is not None:
+        rows = [ast.literal_eval(line) for line in args.from_log.read_text().splitlines() if line.startswith("{")]
+        write(rows, args)
         return
     rows = []
     for eps in args.epsilons:
@@ -75,13 +81,18 @@ def main() -> None:
     write(rows, args)
 
 
+def _figure(value: float | None, digits: int = 3) -> str:
+    """A missing figure (e.g. F1 of a class the synthetic table never produced) prints as a dash."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 def write(rows: list[dict], args: argparse.Namespace) -> None:
     lines = ["| ε target | ε spent (worst party) | quality | shapes | pairs | TSTR F1 (boosting) | TRTR F1 | attack AUC | DCR share | training s / epoch | plan notes |",
              "|" + "---|" * 11]
     for r in rows:
-        spent = "—" if r["spent"] is None else f"{r['spent']:.2f}"
-        lines.append(f"| {r['epsilon']} | {spent} | {r['quality']:.3f} | {r['shapes']:.3f} | {r['pairs']:.3f} | {r['tstr_f1']:.3f} | "
-                     f"{r['trtr_f1']:.3f} | {r['attack_auc']:.3f} | {r['dcr_share']:.3f} | {r['epoch_s']:.2f} | {r['notes']} |")
+        cells = [r["epsilon"], *(_figure(r[k]) for k in ("spent", "quality", "shapes", "pairs", "tstr_f1", "trtr_f1", "attack_auc", "dcr_share")),
+                 _figure(r["epoch_s"], 2), r["notes"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     text = (f"\n{MARKER}\n\nCommand: `python benchmarks/adult_private.py --rounds {args.rounds}` ({time.strftime('%Y-%m-%d')}, this "
             "machine). 30 epochs' worth of training; holdout for utility and membership: adult_test. Attack AUC is the "
             "strongest of the evaluator's attacks (0.5 = no better than chance).\n\n" + "\n".join(lines) + "\n")
