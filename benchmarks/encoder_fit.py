@@ -18,7 +18,7 @@ import pandas as pd
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
 from fedtab.transformers import PlanFitter, TransformPlan, local_statistics, mixture_log_likelihood
 
-ADULT = Path("/work/shared/datasets/adult_train.csv.gz")
+ADULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult_train.csv.gz"
 NUMERICAL = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
 
 

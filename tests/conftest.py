@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,9 @@ os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
 
 from fedtab.config import FedtabConfig  # noqa: E402
 from fedtab.demo import demo_parties  # noqa: E402
+
+# The benchmark tables sit in shared/ beside the repository (never copied in); FEDTAB_DATASETS overrides.
+DATASETS = Path(os.environ.get("FEDTAB_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 SMALL_MODEL = {"embedding_dim": 32, "generator_dims": [64, 64], "discriminator_dims": [64, 64]}
 
@@ -25,3 +29,21 @@ def demo_frames() -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="session")
 def small_config() -> FedtabConfig:
     return FedtabConfig(rounds=2, local_epochs=1.0, batch_size=200, seed=3, model_options=SMALL_MODEL, bgm_max_rounds=5)
+
+
+def dataset_path(name: str) -> Path:
+    """A benchmark table, or a skip that says where it was looked for (tests must pass without shared/)."""
+    path = DATASETS / name
+    if not path.is_file():
+        pytest.skip(f"the benchmark table {name} is not at {DATASETS} (shared/ beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def adult_train_path() -> Path:
+    return dataset_path("adult_train.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def adult_test_path() -> Path:
+    return dataset_path("adult_test.csv.gz")

@@ -11,22 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from fedtab.evaluators import aggregate, build_context, evaluate, party_scores
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-TRAIN, TEST = DATA / "adult_train.csv.gz", DATA / "adult_test.csv.gz"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not TRAIN.exists() or not TEST.exists(), reason=f"the Adult benchmark files are not at {DATA}"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def adult() -> dict[str, pd.DataFrame]:
+def adult(adult_train_path: Path, adult_test_path: Path) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(0)
-    train = pd.read_csv(TRAIN, na_values=["?"]).sample(6000, random_state=1).reset_index(drop=True)
-    test = pd.read_csv(TEST, na_values=["?"]).sample(4000, random_state=2).reset_index(drop=True)
+    train = pd.read_csv(adult_train_path, na_values=["?"]).sample(6000, random_state=1).reset_index(drop=True)
+    test = pd.read_csv(adult_test_path, na_values=["?"]).sample(4000, random_state=2).reset_index(drop=True)
     jitter = train.copy()
     for name in train.columns:
         if pd.api.types.is_numeric_dtype(train[name]):

@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fedtab.connectors import check_party, load_party, reconcile
+
 from fedtab.schema import ColumnKind
 
-ADULT = Path("/work/shared/datasets/adult_train.csv.gz")
 NUMERICAL = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not ADULT.is_file(), reason=f"the Adult benchmark file {ADULT} is not on this machine")
-def test_adult_schema() -> None:
-    party = load_party("adult", ADULT)
+def test_adult_schema(adult_train_path: Path) -> None:
+    party = load_party("adult", adult_train_path)
     numerical = [c.name for c in party.schema if c.kind is ColumnKind.NUMERICAL]
     categorical = [c.name for c in party.schema if c.kind is ColumnKind.CATEGORICAL]
     assert numerical == NUMERICAL

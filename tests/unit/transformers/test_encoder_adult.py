@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from transformer_tables import split_parties
-
-from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
 from fedtab.transformers import MISSING_TOKEN, fit_plan
+from transformer_tables import ADULT_NUMERICAL, split_parties
 
-ADULT = Path("/work/shared/datasets/adult_train.csv.gz")
-NUMERICAL = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
+from fedtab.schema import PartyTable, TableSchema
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not ADULT.exists(), reason=f"the Adult benchmark file {ADULT} is not on this machine"),
-]
-
-
-@pytest.fixture(scope="module")
-def adult() -> tuple[pd.DataFrame, TableSchema]:
-    frame = pd.read_csv(ADULT, na_values="?")
-    schema = TableSchema(
-        tuple(
-            ColumnSchema(c, ColumnKind.NUMERICAL, "int64", is_integer=True)
-            if c in NUMERICAL
-            else ColumnSchema(c, ColumnKind.CATEGORICAL, "object", has_missing=bool(frame[c].isna().any()))
-            for c in frame.columns
-        )
-    )
-    return frame, schema
+pytestmark = pytest.mark.slow
 
 
 def test_five_parties_match_pooled_on_adult(adult: tuple[pd.DataFrame, TableSchema]) -> None:
@@ -55,7 +33,7 @@ def test_adult_missing_counts_and_round_trip(adult: tuple[pd.DataFrame, TableSch
     decoded = plan.decode(plan.encode(frame, np.random.default_rng(0)), np.random.default_rng(0))
     assert list(decoded.columns) == list(frame.columns)
     for name in frame.columns:
-        if name in NUMERICAL:
+        if name in ADULT_NUMERICAL:
             assert decoded[name].dtype == np.int64
             assert (decoded[name] == frame[name]).mean() > 0.97, name
         else:

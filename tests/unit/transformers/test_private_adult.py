@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from private_fakes import gaussian_releases
-from transformer_tables import split_parties
+from transformer_tables import ADULT_NUMERICAL, split_parties
 
-from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
+from fedtab.schema import TableSchema
 from fedtab.transformers import MISSING_TOKEN, PlanFitter, fit_plan, mixture_log_likelihood
 
-ADULT = Path("/work/shared/datasets/adult_train.csv.gz")
-NUMERICAL = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
 # Per-value log-likelihood, private (σ = 1) vs the histogram-mode fit; measured within 0.04 on every
 # numerical column (capital-gain's private fit scored 0.33 higher).
 ADULT_LL_TOL = 0.1
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not ADULT.exists(), reason=f"the Adult benchmark file {ADULT} is not on this machine"),
-]
-
-
-@pytest.fixture(scope="module")
-def adult() -> tuple[pd.DataFrame, TableSchema]:
-    frame = pd.read_csv(ADULT, na_values="?")
-    schema = TableSchema(tuple(
-        ColumnSchema(c, ColumnKind.NUMERICAL, "int64", is_integer=True) if c in NUMERICAL
-        else ColumnSchema(c, ColumnKind.CATEGORICAL, "object", has_missing=bool(frame[c].isna().any()))
-        for c in frame.columns
-    ))
-    return frame, schema
+pytestmark = pytest.mark.slow
 
 
 def test_private_fit_on_adult_is_close_to_the_histogram_fit(adult: tuple[pd.DataFrame, TableSchema]) -> None:
@@ -45,7 +27,7 @@ def test_private_fit_on_adult_is_close_to_the_histogram_fit(adult: tuple[pd.Data
     reference = fit_plan(tables, mode="histogram")
     assert all(r.accountant.steps("encoder") == 30 for r in releases)
     for mine, theirs in zip(private.columns, reference.columns):
-        if mine.name in NUMERICAL:
+        if mine.name in ADULT_NUMERICAL:
             values = frame[mine.name].to_numpy(dtype=float)
             ours = mixture_log_likelihood(values, *(np.array(getattr(mine, f)) for f in ("weights", "means", "stds")))
             ref = mixture_log_likelihood(values, *(np.array(getattr(theirs, f)) for f in ("weights", "means", "stds")))

@@ -9,6 +9,8 @@ import pandas as pd
 
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
 
+ADULT_NUMERICAL = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
+
 MIXED_SCHEMA = TableSchema(
     (
         ColumnSchema("rid", ColumnKind.IDENTIFIER, "object"),
