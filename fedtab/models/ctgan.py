@@ -44,6 +44,7 @@ class FederatedCTGAN(HorizontalModel):
             "discriminator_steps": 1,
             "pac": 10,
             "private": False,
+            "marginal_weight": 1.0,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0) -> None:  # type: ignore[no-untyped-def]
@@ -56,6 +57,7 @@ class FederatedCTGAN(HorizontalModel):
         self.data_dim = plan.output_dim
         self.conditions = ConditionalSampler(plan)
         self._softmax_spans, self._tanh_columns = _activation_layout(plan)
+        self._marginals = released_marginals(plan)
 
     def _networks(self) -> tuple[Generator, torch.nn.Module]:
         o = self.options
@@ -208,6 +210,20 @@ class FederatedCTGAN(HorizontalModel):
             parts[:, start:end] = F.gumbel_softmax(raw[:, start:end], tau=0.2)
         return parts
 
+    def marginal_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        """KL from the plan's released frequencies to the batch's, per one-hot span, times ``marginal_weight``.
+
+        Under DP the discriminator's noisy signal lets column shapes drift; the plan's category
+        counts and mixture weights were already released, so pulling the generator towards them
+        is post-processing and costs no budget. Only the private round uses it.
+        """
+        weight = float(self.options["marginal_weight"])
+        if weight == 0 or not self._marginals:
+            return torch.zeros(())
+        losses = [(target * (target.log() - fake[:, start:end].mean(dim=0).clamp_min(1e-6).log())).sum()
+                  for start, end, target in self._marginals]
+        return weight * torch.stack(losses).mean()
+
     def condition_loss(self, raw: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Cross-entropy between the generated category and the asked-for one, on the asked column only."""
         c = self.conditions
@@ -266,6 +282,32 @@ def _activation_layout(plan) -> tuple[list[tuple[int, int]], np.ndarray]:  # typ
                 softmax_spans.append((offset, offset + span.dim))
             offset += span.dim
     return softmax_spans, np.array(tanh_columns, dtype=np.int64)
+
+
+def released_marginals(plan) -> list[tuple[int, int, torch.Tensor]]:  # type: ignore[no-untyped-def]
+    """(start, end, frequencies) of every one-hot span the plan holds released counts for.
+
+    Categorical spans take the vocabulary's counts; a numerical column's mode span takes its
+    mixture weights. Frequencies are floored at 1e-6 so the KL stays finite.
+    """
+    out: list[tuple[int, int, torch.Tensor]] = []
+    offset = 0
+    for column in plan.encoded_columns:
+        spans = column.spans
+        if column.vocabulary and spans[0].dim == len(column.counts):
+            out.append((offset, offset + spans[0].dim, _frequencies(column.counts)))
+        elif len(spans) >= 2 and spans[1].dim == len(column.weights):
+            start = offset + spans[0].dim
+            out.append((start, start + spans[1].dim, _frequencies(column.weights)))
+        offset += sum(span.dim for span in spans)
+    return out
+
+
+def _frequencies(values) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    counts = np.clip(np.asarray(values, dtype=np.float64), 0, None)
+    probs = counts / counts.sum() if counts.sum() > 0 else np.full(counts.size, 1.0 / counts.size)
+    probs = np.maximum(probs, 1e-6)
+    return torch.from_numpy(probs / probs.sum()).to(torch.float32)
 
 
 def _party_batch_size(requested: int, rows: int, pac: int) -> int:

@@ -158,7 +158,8 @@ class PrivateRound:
         target = torch.cat([torch.ones(self.pairs), torch.zeros(self.pairs)])
         frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
         logits = torch.func.functional_call(self.critic, frozen, (first, second, cond2))
-        loss = F.binary_cross_entropy_with_logits(logits, target) + self.model.condition_loss(raw, cond2, mask2)
+        loss = (F.binary_cross_entropy_with_logits(logits, target) + self.model.condition_loss(raw, cond2, mask2)
+                + self.model.marginal_loss(fake))
         self.opt_g.zero_grad(set_to_none=False)
         loss.backward()
         self.opt_g.step()
