@@ -44,6 +44,7 @@ class FedtabConfig:
     holdout_share: float = 0.0
     round_timeout: float = 600.0
     num_cpus_per_party: float = 1.0
+    checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -79,6 +80,8 @@ class FedtabConfig:
         need(_is_number(self.holdout_share) and 0 <= self.holdout_share <= 0.5, "holdout_share", "a number in [0, 0.5]")
         need(_is_number(self.round_timeout) and self.round_timeout > 0, "round_timeout", "a number of seconds > 0")
         need(_is_number(self.num_cpus_per_party) and self.num_cpus_per_party > 0, "num_cpus_per_party", "a number > 0")
+        need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
+             "checkpoint", "None or a file path to write the run's checkpoint to")
         return out
 
     @property
