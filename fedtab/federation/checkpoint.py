@@ -9,6 +9,10 @@ run's schedule from the checkpoint's round on, so the total steps and ε equal a
 Party-local state does not travel and is not checkpointed: optimizer buffers restart on resume
 (so a resumed run's weights differ from an uninterrupted one's) and each party draws a fresh
 secret noise seed.
+
+A round in flight when the server stopped is not in the checkpoint. A party that still holds it
+in its accountant refuses to go back (``party.restored_accountant``); a party whose process was
+restarted too cannot report it, so those releases are not counted in the resumed run's ε.
 """
 
 from __future__ import annotations
