@@ -104,8 +104,10 @@ class PrivacyLedger:
         return max((p.epsilon for p in self.parties), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties],
-                "resumed_at": list(self.resumed_at)}
+        out = {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties]}
+        if self.resumed_at:
+            out["resumed_at"] = list(self.resumed_at)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PrivacyLedger:
