@@ -24,13 +24,16 @@ from adult_federated import DEFAULT_DATA, load_adult, quality, split  # noqa: E4
 MARKER = "## Differential privacy: Adult, 5 parties, Dirichlet 0.5"
 
 
-def run_one(epsilon: float | None, data: Path, rounds: int) -> dict:
+def run_one(epsilon: float | None, data: Path, rounds: int, public: bool = False) -> dict:
     from fedtab import FederatedSynthesizer, FedtabConfig
+    from fedtab.connectors.public_domain import read_public_domain
+    from fedtab.demo import demo_public_domain_path
     from fedtab.evaluators import evaluate
 
     train = load_adult(data)
     test = load_adult(data.with_name("adult_test.csv.gz"))
-    config = FedtabConfig(rounds=rounds, local_epochs=30 / rounds, seed=0, epsilon=epsilon)
+    domain = read_public_domain(demo_public_domain_path()) if public else {}
+    config = FedtabConfig(rounds=rounds, local_epochs=30 / rounds, seed=0, epsilon=epsilon, public_domain=domain)
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config).fit(split(train, "dirichlet"))
     fit_s = time.perf_counter() - started

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fedtab.connectors.public_domain import domain_problems
 from fedtab.errors import ConfigError
 
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax")
@@ -44,6 +45,8 @@ class FedtabConfig:
     holdout_share: float = 0.0
     round_timeout: float = 600.0
     num_cpus_per_party: float = 1.0
+    public_domain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Bounds and categories known without the data (TOML ``[public.<column>]``); DP spends nothing on them."""
     checkpoint: str | None = None
 
     def __post_init__(self) -> None:
@@ -51,6 +54,7 @@ class FedtabConfig:
         if problems:
             raise ConfigError("Invalid fedtab configuration:\n" + "\n".join(f"  - {p}" for p in problems))
         object.__setattr__(self, "model_options", dict(self.model_options))
+        object.__setattr__(self, "public_domain", {str(k): dict(v) for k, v in self.public_domain.items()})
 
     def _problems(self) -> list[str]:
         out: list[str] = []
@@ -80,6 +84,7 @@ class FedtabConfig:
         need(_is_number(self.holdout_share) and 0 <= self.holdout_share <= 0.5, "holdout_share", "a number in [0, 0.5]")
         need(_is_number(self.round_timeout) and self.round_timeout > 0, "round_timeout", "a number of seconds > 0")
         need(_is_number(self.num_cpus_per_party) and self.num_cpus_per_party > 0, "num_cpus_per_party", "a number > 0")
+        out += domain_problems(self.public_domain)
         need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
              "checkpoint", "None or a file path to write the run's checkpoint to")
         return out
@@ -129,6 +134,8 @@ def _flatten_sections(data: Mapping[str, Any]) -> dict[str, Any]:
             if "name" in model_table:
                 flat["model"] = model_table.pop("name")
             flat["model_options"] = model_table.pop("options", model_table)
+        elif key == "public":
+            flat["public_domain"] = value
         elif key in {"run", "privacy", "encoders", "federation"} and isinstance(value, Mapping):
             flat.update({k.replace("-", "_"): v for k, v in value.items()})
         else:

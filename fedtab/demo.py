@@ -15,6 +15,11 @@ def demo_parties() -> dict[str, Path]:
     return {name: Path(str(folder / f"{name}.parquet")) for name in DEMO_PARTIES}
 
 
+def demo_public_domain_path() -> Path:
+    """Adult's code book as a public domain file (bounds and categories known without the rows)."""
+    return Path(str(resources.files("fedtab") / "data" / "demo" / "public_domain.toml"))
+
+
 def demo_config() -> FedtabConfig:
     """Small enough to finish in about a minute on two cores, large enough to learn the marginals."""
     return FedtabConfig(rounds=6, local_epochs=2.0, batch_size=500, seed=0)

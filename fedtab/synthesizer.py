@@ -14,6 +14,7 @@ import polars as pl
 
 from fedtab.config import FedtabConfig
 from fedtab.connectors import align, check_party, load_party, reconcile
+from fedtab.connectors.public_domain import declare_public
 from fedtab.errors import ConfigError, NotFittedError
 from fedtab.evaluation_run import EvaluationRequest, evaluate_on_federation
 from fedtab.federation.checkpoint import check_resume, load_checkpoint
@@ -83,7 +84,7 @@ class FederatedSynthesizer:
         if evaluate is not None and config.holdout_share == 0:
             config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
         tables = load_parties(parties, overrides=overrides, metadata=metadata)
-        schema = reconcile(tables)
+        schema = declare_public(reconcile(tables), config.public_domain)
         aligned = [align(t, schema) for t in tables]
         for table in aligned:
             check_party(table, min_rows=MIN_PARTY_ROWS)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fedtab.config import FedtabConfig
+from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
 from fedtab.export import export_table
@@ -37,6 +38,7 @@ def synthesize(
     epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.")] = None,
     delta: Annotated[Optional[float], typer.Option(help="DP δ per party (default: below 1/n of the smallest party).")] = None,
     encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.")] = None,
+    public_domain: Annotated[Optional[Path], typer.Option("--public-domain", help="JSON/TOML of bounds and categories known without the data (a code book); DP spends nothing on them.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A fedtab.toml with the run's settings.")] = None,
@@ -58,6 +60,7 @@ def synthesize(
         resumed.config if resumed else demo_config() if demo else FedtabConfig())
     settings = base.replace(model=model, rounds=rounds, local_epochs=local_epochs, rows=rows, seed=seed,
                             epsilon=epsilon, delta=delta, encoder_share=encoder_share, holdout_share=holdout_share,
+                            public_domain=read_public_domain(public_domain) if public_domain else None,
                             checkpoint=str(checkpoint) if checkpoint else None)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
