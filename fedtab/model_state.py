@@ -105,13 +105,14 @@ class ModelState:
             raise ConfigError(f"'{path}' is not a fedtab model file ({type(error).__name__}). Pass a file written by fedtab.") from error
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ConfigError(f"'{path}' is not a fedtab model file. Pass a file written by fedtab's save().")
-        if blob.get("version", FORMAT_VERSION + 1) > FORMAT_VERSION:
-            raise ConfigError(f"'{path}' was written by a newer fedtab (format {blob.get('version')}); upgrade fedtab to load it.")
+        version = blob.get("version")
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise ConfigError(f"'{path}' was written by a newer fedtab (format {version}); upgrade fedtab to load it.")
         try:
             return cls._from_blob(blob)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ConfigError(
-                f"'{path}' is a damaged fedtab model file (format {blob.get('version')}; {type(error).__name__}: {error}). "
+                f"'{path}' is a damaged fedtab model file (format {version}; {type(error).__name__}: {error}). "
                 "Load an intact file, or rerun to write it again."
             ) from error
 
