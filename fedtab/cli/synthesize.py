@@ -128,7 +128,7 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
     t = summary["timings_s"]
     table.add_row("time", f"encoders {t.get('encoders_s', 0):.1f} s, training {t.get('training_s', 0):.1f} s, sampling {t['sampling_s']:.1f} s, total {t['total_s']:.1f} s")
     if summary["resumed_at"]:
-        table.add_row("resumed", "from a checkpoint at round " + ", ".join(str(r) for r in summary["resumed_at"]))
+        table.add_row("resumed", "from a checkpoint after round " + ", ".join(str(r) for r in summary["resumed_at"]))
     table.add_row("privacy", _privacy_text(summary["privacy"]))
     if summary["model_file"]:
         table.add_row("model file", summary["model_file"])

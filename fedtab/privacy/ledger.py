@@ -144,7 +144,7 @@ class PrivacyLedger:
             lines.append("  (each mechanism's ε is its releases alone; composed they cost less than the sum)")
         if self.resumed_at:
             rounds = ", ".join(str(r) for r in self.resumed_at)
-            lines.append(f"  (resumed from a checkpoint at round {rounds}; ε counts every release since round 1)")
+            lines.append(f"  (resumed from a checkpoint after round {rounds}; ε counts every release since the run began)")
         return lines
 
 

@@ -129,7 +129,7 @@ def test_the_ledger_and_summary_say_where_the_run_was_resumed(resumed_dp, fresh_
     assert synth.state_.resumed_at == (CRASH_AFTER,)
     ledger = PrivacyLedger.from_dict(synth.state_.ledger)
     assert ledger.resumed_at == (CRASH_AFTER,)
-    assert any(f"resumed from a checkpoint at round {CRASH_AFTER}" in line for line in ledger.summary_lines())
+    assert any(f"resumed from a checkpoint after round {CRASH_AFTER}" in line for line in ledger.summary_lines())
     assert PrivacyLedger.from_dict(fresh_dp.state_.ledger).resumed_at == ()
     assert ModelState.load(after).resumed_at == (CRASH_AFTER,)
 
