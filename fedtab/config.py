@@ -47,6 +47,7 @@ class FedtabConfig:
     num_cpus_per_party: float = 1.0
     public_domain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Bounds and categories known without the data (TOML ``[public.<column>]``); DP spends nothing on them."""
+    checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -84,6 +85,8 @@ class FedtabConfig:
         need(_is_number(self.round_timeout) and self.round_timeout > 0, "round_timeout", "a number of seconds > 0")
         need(_is_number(self.num_cpus_per_party) and self.num_cpus_per_party > 0, "num_cpus_per_party", "a number > 0")
         out += domain_problems(self.public_domain)
+        need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
+             "checkpoint", "None or a file path to write the run's checkpoint to")
         return out
 
     @property

@@ -1,7 +1,15 @@
-"""A trained synthesizer as one value and one file: weights, plan, config, parties, history, privacy ledger."""
+"""A trained synthesizer as one value and one file: weights, plan, config, parties, history, privacy ledger.
+
+The same file is a run's checkpoint: it also records how many rounds are done, the aggregation
+weights and, under DP, every party's accountant and noise plan, so a run can resume from it
+without refitting (and recharging) the encoders.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,11 +22,20 @@ from fedtab.errors import ConfigError
 from fedtab.transformers import TransformPlan
 
 FORMAT = "fedtab-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added rounds_done, party_weights, privacy and resumed_at; version-1 files still load (as finished runs)."""
 
 
 @dataclass(frozen=True)
 class ModelState:
+    """Everything a run produced, or has produced so far when it is a checkpoint.
+
+    ``rounds_done`` is how many training rounds the weights hold (``None``: all of
+    ``config.rounds``). ``party_weights`` are the aggregation weights by party; ``privacy`` is
+    ``PrivacyRun.to_dict()`` (budget, plans, accountants) under DP; ``resumed_at`` lists the rounds
+    the run was resumed at.
+    """
+
     plan: TransformPlan
     weights: dict[str, np.ndarray] = field(repr=False)
     config: FedtabConfig
@@ -27,11 +44,40 @@ class ModelState:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     ledger: dict[str, Any] | None = None
+    rounds_done: int | None = None
+    party_weights: dict[str, float] | None = None
+    privacy: dict[str, Any] | None = field(default=None, repr=False)
+    resumed_at: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rounds_done is None:
+            object.__setattr__(self, "rounds_done", self.config.rounds)
+        object.__setattr__(self, "resumed_at", tuple(int(r) for r in self.resumed_at))
+
+    @property
+    def finished(self) -> bool:
+        """True when every configured round is done: a resume has nothing left to train."""
+        return int(self.rounds_done or 0) >= self.config.rounds
 
     def save(self, path: str | Path) -> Path:
+        """Write atomically: a temporary file beside ``path`` replaces it only once fully written."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        blob = {
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(temporary, "xb") as stream:
+                torch.save(self._blob(), stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return path
+
+    def _blob(self) -> dict[str, Any]:
+        return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "plan": self.plan.to_dict(),
@@ -42,9 +88,11 @@ class ModelState:
             "warnings": list(self.warnings),
             "timings": dict(self.timings),
             "ledger": self.ledger,
+            "rounds_done": self.rounds_done,
+            "party_weights": None if self.party_weights is None else dict(self.party_weights),
+            "privacy": self.privacy,
+            "resumed_at": list(self.resumed_at),
         }
-        torch.save(blob, path)
-        return path
 
     @classmethod
     def load(cls, path: str | Path) -> ModelState:
@@ -57,8 +105,21 @@ class ModelState:
             raise ConfigError(f"'{path}' is not a fedtab model file ({type(error).__name__}). Pass a file written by fedtab.") from error
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ConfigError(f"'{path}' is not a fedtab model file. Pass a file written by fedtab's save().")
-        if blob["version"] > FORMAT_VERSION:
-            raise ConfigError(f"'{path}' was written by a newer fedtab (format {blob['version']}); upgrade fedtab to load it.")
+        version = blob.get("version")
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise ConfigError(f"'{path}' was written by a newer fedtab (format {version}); upgrade fedtab to load it.")
+        try:
+            return cls._from_blob(blob)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ConfigError(
+                f"'{path}' is a damaged fedtab model file (format {version}; {type(error).__name__}: {error}). "
+                "Load an intact file, or rerun to write it again."
+            ) from error
+
+    @classmethod
+    def _from_blob(cls, blob: dict[str, Any]) -> ModelState:
+        """Version-1 files have no checkpoint fields: they load as finished runs that cannot be resumed."""
+        party_weights = blob.get("party_weights")
         return cls(
             plan=TransformPlan.from_dict(blob["plan"]),
             weights={k: v.numpy() for k, v in blob["weights"].items()},
@@ -68,4 +129,8 @@ class ModelState:
             warnings=list(blob["warnings"]),
             timings=dict(blob["timings"]),
             ledger=blob.get("ledger"),
+            rounds_done=blob.get("rounds_done"),
+            party_weights=None if party_weights is None else {str(k): float(v) for k, v in party_weights.items()},
+            privacy=blob.get("privacy"),
+            resumed_at=tuple(blob.get("resumed_at", ())),
         )

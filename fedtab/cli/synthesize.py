@@ -16,7 +16,7 @@ from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
 from fedtab.export import export_table
-from fedtab.synthesizer import FederatedSynthesizer
+from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
 
 _out = Console()
 
@@ -42,6 +42,8 @@ def synthesize(
     out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A fedtab.toml with the run's settings.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Write a checkpoint here after the encoders and every round.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run a checkpoint holds (its settings unless --config); same parties.")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score the result federatedly; write an HTML report and JSON next to --out.")] = False,
     target: Annotated[Optional[str], typer.Option(help="Column to predict for the utility part of --evaluate.")] = None,
     holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate (default 0.2).")] = None,
@@ -53,10 +55,13 @@ def synthesize(
     from fedtab.cli.progress import round_progress
     from fedtab.demo import demo_config, demo_parties
 
-    base = FedtabConfig.from_toml(config) if config else (demo_config() if demo else FedtabConfig())
+    resumed = load_checkpoint(resume) if resume else None
+    base = FedtabConfig.from_toml(config) if config else (
+        resumed.config if resumed else demo_config() if demo else FedtabConfig())
     settings = base.replace(model=model, rounds=rounds, local_epochs=local_epochs, rows=rows, seed=seed,
                             epsilon=epsilon, delta=delta, encoder_share=encoder_share, holdout_share=holdout_share,
-                            public_domain=read_public_domain(public_domain) if public_domain else None)
+                            public_domain=read_public_domain(public_domain) if public_domain else None,
+                            checkpoint=str(checkpoint) if checkpoint else None)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)
@@ -73,7 +78,7 @@ def synthesize(
     synthesizer = FederatedSynthesizer(settings, engine=engine)  # type: ignore[arg-type]
     with round_progress(_out, settings.rounds, enabled=output_format == "text") as progress:
         request = EvaluationRequest(target=target) if evaluate or target else None
-        synthesizer.fit(sources, progress=progress, evaluate=request)  # type: ignore[arg-type]
+        synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
     frame = synthesizer.sample()
     sample_seconds = time.perf_counter() - sample_started
@@ -110,6 +115,7 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "notes": list(state.plan.notes),
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
+        "resumed_at": list(state.resumed_at),
         "privacy": state.ledger or "none: no differential privacy (pass --epsilon to add it)",
     }
 
@@ -121,6 +127,8 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
     table.add_row("model", f"{summary['model']}, {summary['rounds']} rounds; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
     t = summary["timings_s"]
     table.add_row("time", f"encoders {t.get('encoders_s', 0):.1f} s, training {t.get('training_s', 0):.1f} s, sampling {t['sampling_s']:.1f} s, total {t['total_s']:.1f} s")
+    if summary["resumed_at"]:
+        table.add_row("resumed", "from a checkpoint after round " + ", ".join(str(r) for r in summary["resumed_at"]))
     table.add_row("privacy", _privacy_text(summary["privacy"]))
     if summary["model_file"]:
         table.add_row("model file", summary["model_file"])

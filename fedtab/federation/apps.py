@@ -2,8 +2,8 @@
 
 Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet' party='clinic_a'"``.
 The run config names the settings, the shared schema (fedtab schema or SDV metadata JSON: the
-parties' rows never travel, so the column layout is agreed up front) and where the server writes
-the trained model.
+parties' rows never travel, so the column layout is agreed up front), where the server writes
+the trained model and, optionally, a checkpoint to resume from (``resume-from``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from flwr.serverapp import Grid
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError
+from fedtab.federation.checkpoint import load_checkpoint
 from fedtab.federation.coordinator import run_federation
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.party import StagedParty
-from fedtab.model_state import ModelState
 from fedtab.schema import TableSchema
 
 
@@ -43,10 +43,10 @@ def _server_main(grid: Grid, context: Context) -> None:
     if not run.get("schema-path"):
         raise ConfigError("The run config needs schema-path (a fedtab schema or SDV metadata JSON); pass --run-config \"schema-path='schema.json'\".")
     schema = load_schema(str(run["schema-path"]))
+    resume = load_checkpoint(str(run["resume-from"])) if run.get("resume-from") else None
     transport = FlowerTransport(grid, expected_parties=int(run.get("num-parties", 2)), timeout=config.round_timeout)
-    fit = run_federation(transport, config=config, schema=schema)
-    ModelState(plan=fit.plan, weights=fit.weights, config=config, parties=fit.parties, history=fit.history,
-               warnings=fit.warnings, timings=fit.timings).save(str(run.get("model-out", "fedtab-model.pt")))
+    fit = run_federation(transport, config=config, schema=schema, resume=resume)
+    fit.to_state(config).save(str(run.get("model-out", "fedtab-model.pt")))
 
 
 server_app = build_server_app(_server_main)

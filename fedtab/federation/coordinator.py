@@ -19,8 +19,10 @@ from fedtab.config import FedtabConfig
 from fedtab.errors import FederationError
 from fedtab.federation import keys
 from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
+from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_resume, ledger_dict, resume_start
 from fedtab.federation.payload import Payload
 from fedtab.federation.privacy_run import PrivacyRun, plan_privacy
+from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
 from fedtab.models.registry import create_model
 from fedtab.schema import TableSchema
@@ -30,6 +32,7 @@ from fedtab.transformers import protocol
 Weights = dict[str, np.ndarray]
 Progress = Callable[[str, int, int, Mapping[str, float]], None]
 AfterTraining = Callable[["Transport", "FederatedFit"], object]
+RoundHook = Callable[[int, Weights, list[dict[str, float]], list[str]], None]
 
 
 class Transport(Protocol):
@@ -57,6 +60,20 @@ class FederatedFit:
     model_options: dict = field(default_factory=dict)
     ledger: dict | None = None
     after_training: object = None
+    rounds_done: int = 0
+    party_weights: dict[str, float] = field(default_factory=dict)
+    privacy: dict | None = None
+    resumed_at: tuple[int, ...] = ()
+
+    def to_state(self, config: FedtabConfig) -> ModelState:
+        """The model file: the config as the run used it, and what a later resume needs."""
+        return ModelState(
+            plan=self.plan, weights=self.weights, config=config.replace(model_options=self.model_options),
+            parties=self.parties, history=self.history, warnings=self.warnings,
+            timings={**self.timings, "plan_rounds": float(self.plan_rounds)}, ledger=self.ledger,
+            rounds_done=self.rounds_done, party_weights=self.party_weights or None, privacy=self.privacy,
+            resumed_at=self.resumed_at,
+        )
 
 
 def run_federation(
@@ -66,23 +83,60 @@ def run_federation(
     schema: TableSchema,
     progress: Progress | None = None,
     after_training: AfterTraining | None = None,
+    resume: ModelState | None = None,
 ) -> FederatedFit:
-    """Fit the plan, train, and optionally run ``after_training`` (e.g. a federated evaluation) on the live federation."""
+    """Fit the plan (or take it from the ``resume`` checkpoint), train, and optionally run ``after_training``
+    (e.g. a federated evaluation) on the live federation. With ``config.checkpoint`` set, a checkpoint is
+    written after the plan and after every round."""
     parties = dict(transport.parties)
     started = time.perf_counter()
+    resumed_at: tuple[int, ...] = ()
+    if resume is None:
+        plan, plan_rounds, start, privacy = _fresh_start(transport, config=config, schema=schema, progress=progress)
+    else:
+        check_resume(resume, config.replace(model_options=model_options(config)), parties, schema)
+        plan, plan_rounds = resume.plan, int(resume.timings.get("plan_rounds", 0))
+        start, privacy = resume_start(resume)
+        resumed_at = (*resume.resumed_at, *([start.rounds_done] if start.rounds_done < config.rounds else []))
+    encoders_done = time.perf_counter()
+    checkpoint = _checkpoint_writer(config, plan, parties, start, privacy, resumed_at,
+                                    {"encoders_s": encoders_done - started, "plan_rounds": float(plan_rounds)})
+    if checkpoint is not None and resume is None:
+        checkpoint(0, start.weights, [], [])
+    weights, history, warnings = train(transport, plan=plan, config=config, marginals=[], progress=progress, privacy=privacy,
+                                       start=start, on_round=checkpoint)
+    timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
+    fit = FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config),
+                       ledger_dict(privacy, resumed_at), rounds_done=max(config.rounds, start.rounds_done),
+                       party_weights=start.party_weights, privacy=None if privacy is None else privacy.to_dict(),
+                       resumed_at=resumed_at)
+    if after_training is None:
+        return fit
+    return dataclasses.replace(fit, after_training=after_training(transport, fit))
+
+
+def _fresh_start(
+    transport: Transport, *, config: FedtabConfig, schema: TableSchema, progress: Progress | None
+) -> tuple[TransformPlan, int, TrainingStart, PrivacyRun | None]:
+    """Plan the noise, fit the encoders (charged once, here) and start training from fresh weights."""
+    parties = dict(transport.parties)
     privacy = None
     if config.private:
         releases, selections = PlanFitter.release_plan(schema)
         privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
     plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy)
-    encoders_done = time.perf_counter()
-    weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress, privacy=privacy)
-    timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
-    ledger = privacy.ledger().to_dict() if privacy is not None else None
-    fit = FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config), ledger)
-    if after_training is None:
-        return fit
-    return dataclasses.replace(fit, after_training=after_training(transport, fit))
+    names = sorted(parties)
+    shares = _aggregation_weights(config, marginals, [parties[p] for p in names], plan)
+    weights = create_model(config.model, plan, model_options(config), seed=config.seed).init_weights()
+    return plan, plan_rounds, TrainingStart(weights, {p: float(w) for p, w in zip(names, shares)}), privacy
+
+
+def _checkpoint_writer(config: FedtabConfig, plan: TransformPlan, parties: dict[str, int], start: TrainingStart,
+                       privacy: PrivacyRun | None, resumed_at: tuple[int, ...], timings: dict[str, float]) -> CheckpointWriter | None:
+    if config.checkpoint is None:
+        return None
+    return CheckpointWriter(config.checkpoint, config.replace(model_options=model_options(config)), plan, parties,
+                            start.party_weights, privacy, timings, resumed_at)
 
 
 def fit_plan(
@@ -146,10 +200,20 @@ def train(
     marginals: list[dict[str, np.ndarray]],
     progress: Progress | None = None,
     privacy: PrivacyRun | None = None,
+    start: TrainingStart | None = None,
+    on_round: RoundHook | None = None,
 ) -> tuple[Weights, list[dict[str, float]], list[str]]:
+    """Training rounds from ``start`` (round 0 and fresh weights unless resuming) to ``config.rounds``.
+
+    ``on_round`` (the checkpoint) sees every finished round before ``progress`` does, so a crash in
+    the progress display still leaves that round checkpointed.
+    """
     model = create_model(config.model, plan, model_options(config), seed=config.seed)
-    weights = model.init_weights()
     names = sorted(transport.parties)
+    if start is None:
+        shares = _aggregation_weights(config, marginals, [transport.parties[p] for p in names], plan)
+        start = TrainingStart(model.init_weights(), {p: float(w) for p, w in zip(names, shares)})
+    weights = start.weights
     static = {
         keys.PLAN: json.dumps(plan.to_dict()),
         keys.RUN + ".seed": config.seed,
@@ -158,15 +222,15 @@ def train(
         keys.RUN + ".local_epochs": float(config.local_epochs),
         keys.RUN + ".batch_size": config.batch_size,
     }
-    party_weights = _aggregation_weights(config, marginals, [transport.parties[p] for p in names], plan)
-    history: list[dict[str, float]] = []
-    warnings: list[str] = []
-    for round_index in range(config.rounds):
-        payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config)}) for p in names}
+    history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
+    for round_index in range(start.rounds_done, config.rounds):
+        payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
+                                                       **_restore_config(privacy, restore, p)}) for p in names}
         replies = transport.exchange(keys.TRAIN, payloads)
         answered = [p for p in names if p in replies]
         if privacy is not None:
             _account_training(privacy, payloads, replies)
+        restore.difference_update(answered)
         if not answered:
             raise FederationError(
                 f"No party replied to training round {round_index + 1}; the federation is down. "
@@ -175,10 +239,12 @@ def train(
         if len(answered) < len(names):
             missing = sorted(set(names) - set(answered))
             warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
-        share = np.array([party_weights[names.index(p)] for p in answered])
+        share = np.array([start.party_weights[p] for p in answered])
         weights = weighted_average([replies[p].arrays for p in answered], share)
         record = _round_record(round_index, replies, answered)
         history.append(record)
+        if on_round:
+            on_round(round_index + 1, weights, history, warnings)
         if progress:
             progress("training", round_index + 1, config.rounds, record)
     return weights, history, warnings
@@ -216,6 +282,13 @@ def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndar
 
 def _dp_config(privacy: PrivacyRun | None, party: str, round_index: int, config: FedtabConfig) -> dict:
     return {} if privacy is None else privacy.training_config(party, round_index, config.rounds, config.max_grad_norm)
+
+
+def _restore_config(privacy: PrivacyRun | None, restore: set[str], party: str) -> dict[str, str]:
+    """On resume, the server's mirror of the party's accountant, to continue from until the party has answered."""
+    if privacy is None or party not in restore:
+        return {}
+    return {keys.DP_RESTORE: json.dumps(privacy.accountants[party].state_dict())}
 
 
 def _account_training(privacy: PrivacyRun, payloads: Mapping[str, Payload], replies: Mapping[str, Payload]) -> None:

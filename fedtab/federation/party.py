@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fedtab.connectors import align, load_party
-from fedtab.errors import FedtabError, PartyError
+from fedtab.errors import ConfigError, FedtabError, PartyError
 from fedtab.federation import keys
 from fedtab.federation.payload import Payload
 from fedtab.models.privacy import TrainingPrivacy
@@ -113,6 +113,8 @@ class PartyWorker:
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
         if keys.DP_NOISE in c:
             state = with_noise_seed(state)
+        if keys.DP_RESTORE in c:
+            state = restored_accountant(state, str(c[keys.DP_RESTORE]), self.party.name)
         privacy = self._training_privacy(c, state)
         update = model.local_update(
             dict(payload.arrays),
@@ -150,6 +152,36 @@ def party_accountant_state(state: Weights, party: str, accountant: str) -> dict:
     if keys.ACCOUNTANT_STATE in state:
         return json.loads(state[keys.ACCOUNTANT_STATE].tobytes().decode())
     return PartyAccountant(party, accountant=accountant).state_dict()
+
+
+def restored_accountant(state: Weights, restored_json: str, party: str) -> Weights:
+    """On resume, continue from the accountant the server's checkpoint kept for this party.
+
+    A party that already holds a longer history in this process (the server stopped after the
+    party trained) refuses it: adopting it would forget releases and under-count the party's ε.
+    """
+    restored = PartyAccountant.from_state_dict(json.loads(restored_json))
+    if restored.party != party:
+        raise ConfigError(
+            f"Party {party!r} was sent the checkpointed accountant of party {restored.party!r} on resume; charging it "
+            "would misreport both parties' ε. Resume with the checkpoint this federation wrote."
+        )
+    if keys.ACCOUNTANT_STATE in state:
+        held = PartyAccountant.from_state_dict(party_accountant_state(state, party, restored.accountant))
+        shorter = [f"{m} {restored.steps(m)} < {held.steps(m)}" for m in held.mechanisms if restored.steps(m) < held.steps(m)]
+        if shorter or held.accountant != restored.accountant:
+            raise ConfigError(
+                f"Party {party!r} refuses the checkpoint's accountant ({restored.accountant}, {restored.steps()} releases "
+                f"in all): it already holds a longer history in this process ({held.accountant}; "
+                f"{'; '.join(shorter) or 'another accountant'}), so continuing from the checkpoint would under-count "
+                "its ε. Resume from the latest checkpoint, written after this party's last round, or start a fresh run."
+            )
+    return {**state, keys.ACCOUNTANT_STATE: _json_array(restored.state_dict())}
+
+
+def held_out_rows(rows: int, holdout_share: float) -> int:
+    """How many of a party's ``rows`` it holds out for evaluation (the rest train)."""
+    return int(round(holdout_share * rows))
 
 
 def with_noise_seed(state: Weights) -> Weights:
@@ -196,7 +228,7 @@ def _training_and_holdout(party: StagedParty, schema_json: str | None) -> tuple[
     """The party's rows split once, by its own seeded draw, into training rows and held-out rows."""
     frame = _aligned_table(party.name, party.path, schema_json).frame
     held = np.zeros(len(frame), dtype=bool)
-    count = int(round(party.holdout_share * len(frame)))
+    count = held_out_rows(len(frame), party.holdout_share)
     held[numpy_rng(party.seed, "holdout", party.name).choice(len(frame), size=count, replace=False)] = True
     return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
 

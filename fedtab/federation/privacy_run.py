@@ -8,10 +8,13 @@ and writes the ledger from it. Row counts from the hello round are treated as pu
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from dataclasses import dataclass, field
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FederationError
@@ -74,6 +77,29 @@ class PrivacyRun:
 
     def ledger(self) -> PrivacyLedger:
         return PrivacyLedger.from_accountants(list(self.accountants.values()), delta=self.delta, budget=self.budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the budget, every party's plan and the mirror of its accountant."""
+        return {
+            "budget": dataclasses.asdict(self.budget),
+            "plans": {party: plan.to_dict() for party, plan in self.plans.items()},
+            "accountants": {party: accountant.state_dict() for party, accountant in self.accountants.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrivacyRun:
+        """The run a checkpoint saved, with the mirror restored (nothing is planned or charged again)."""
+        try:
+            return cls(
+                PrivacyBudget(**data["budget"]),
+                {str(party): PrivacyPlan.from_dict(dict(plan)) for party, plan in data["plans"].items()},
+                {str(party): PartyAccountant.from_state_dict(state) for party, state in data["accountants"].items()},
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ConfigError(
+                f"The checkpoint's privacy state is malformed ({type(error).__name__}: {error}); it needs the budget, "
+                "every party's plan and accountant. Resume from an intact checkpoint written by fedtab."
+            ) from error
 
 
 def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_releases: int, partition_selections: int) -> PrivacyRun:

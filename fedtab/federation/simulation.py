@@ -18,6 +18,7 @@ from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress,
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.local import Tap
 from fedtab.federation.party import StagedParty
+from fedtab.model_state import ModelState
 from fedtab.schema import TableSchema
 
 _WORKER_ENV = {
@@ -38,8 +39,12 @@ def run_simulation(
     progress: Progress | None = None,
     tap: Tap | None = None,
     after_training: AfterTraining | None = None,
+    resume: ModelState | None = None,
 ) -> FederatedFit:
-    """Run the whole federation in Flower's simulation engine and return its result."""
+    """Run the whole federation in Flower's simulation engine and return its result.
+
+    Like the config and schema, a ``resume`` checkpoint reaches the ServerApp through its closure.
+    """
     from flwr.simulation import run_simulation as flower_run_simulation
 
     outcome: dict[str, Any] = {}
@@ -47,7 +52,8 @@ def run_simulation(
     def main(grid: Grid, context: Context) -> None:
         try:
             transport = FlowerTransport(grid, expected_parties=len(parties), timeout=config.round_timeout, tap=tap)
-            outcome["fit"] = run_federation(transport, config=config, schema=schema, progress=progress, after_training=after_training)
+            outcome["fit"] = run_federation(transport, config=config, schema=schema, progress=progress,
+                                            after_training=after_training, resume=resume)
         except BaseException as error:  # re-raised in the caller's thread, with its type
             outcome["error"] = error
 

@@ -69,10 +69,15 @@ class PartySpend:
 
 @dataclass(frozen=True)
 class PrivacyLedger:
-    """Every party's spend. ``unit`` says what is protected: one row ("record") or one party."""
+    """Every party's spend. ``unit`` says what is protected: one row ("record") or one party.
+
+    ``resumed_at`` lists the rounds a run was resumed at from a checkpoint; the spend still counts
+    every release since the start, because the accountants were restored, not restarted.
+    """
 
     parties: tuple[PartySpend, ...]
     unit: str = "record"
+    resumed_at: tuple[int, ...] = ()
 
     @classmethod
     def from_accountants(cls, accountants: Iterable[PartyAccountant], *, delta: float | Mapping[str, float],
@@ -99,7 +104,10 @@ class PrivacyLedger:
         return max((p.epsilon for p in self.parties), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties]}
+        out = {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties]}
+        if self.resumed_at:
+            out["resumed_at"] = list(self.resumed_at)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PrivacyLedger:
@@ -119,7 +127,7 @@ class PrivacyLedger:
         except (TypeError, KeyError) as exc:
             raise ConfigError(f"A privacy ledger entry is malformed ({exc}). The file is damaged; "
                               "re-save the model from a complete run.") from exc
-        return cls(parties, str(data.get("unit", "record")))
+        return cls(parties, str(data.get("unit", "record")), tuple(int(r) for r in data.get("resumed_at", ())))
 
     def summary_lines(self) -> list[str]:
         """Lines the CLI prints: per party the total, then each mechanism alone."""
@@ -134,6 +142,9 @@ class PrivacyLedger:
             lines.extend(f"    {_mechanism_line(m)}" for m in party.mechanisms)
         if any(len(p.mechanisms) > 1 for p in self.parties):
             lines.append("  (each mechanism's ε is its releases alone; composed they cost less than the sum)")
+        if self.resumed_at:
+            rounds = ", ".join(str(r) for r in self.resumed_at)
+            lines.append(f"  (resumed from a checkpoint after round {rounds}; ε counts every release since the run began)")
         return lines
 
 

@@ -49,3 +49,12 @@ def test_unknown_key_and_bad_file_are_clear(tmp_path):
     bad.write_text("rounds = = 3")
     with pytest.raises(ConfigError, match="not valid TOML"):
         FedtabConfig.from_toml(bad)
+
+
+def test_checkpoint_is_a_path_from_toml_or_none(tmp_path):
+    path = tmp_path / "fedtab.toml"
+    path.write_text('[run]\nrounds = 4\ncheckpoint = "out/run.ckpt"\n')
+    assert FedtabConfig.from_toml(path).checkpoint == "out/run.ckpt"
+    assert FedtabConfig().checkpoint is None
+    with pytest.raises(ConfigError, match="'checkpoint' must be None or a file path"):
+        FedtabConfig(checkpoint="  ")
