@@ -46,7 +46,7 @@ def _server_main(grid: Grid, context: Context) -> None:
     transport = FlowerTransport(grid, expected_parties=int(run.get("num-parties", 2)), timeout=config.round_timeout)
     fit = run_federation(transport, config=config, schema=schema)
     ModelState(plan=fit.plan, weights=fit.weights, config=config, parties=fit.parties, history=fit.history,
-               warnings=fit.warnings, timings=fit.timings).save(str(run.get("model-out", "fedtab-model.pt")))
+               warnings=fit.warnings, timings=fit.timings, ledger=fit.ledger).save(str(run.get("model-out", "fedtab-model.pt")))
 
 
 server_app = build_server_app(_server_main)

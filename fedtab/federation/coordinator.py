@@ -19,8 +19,10 @@ from fedtab.config import FedtabConfig
 from fedtab.errors import FederationError
 from fedtab.federation import keys
 from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
+from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload
 from fedtab.federation.privacy_run import PrivacyRun, plan_privacy
+from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.privacy.planning import ENCODER, TRAINING
 from fedtab.models.registry import create_model
 from fedtab.schema import TableSchema
@@ -74,11 +76,13 @@ def run_federation(
     if config.private:
         releases, selections = PlanFitter.release_plan(schema)
         privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
+    party_dp = plan_party_dp(config, parties)
     plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy)
     encoders_done = time.perf_counter()
-    weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress, privacy=privacy)
+    weights, history, warnings = train(transport, plan=plan, config=config, marginals=marginals, progress=progress, privacy=privacy,
+                                       party_dp=party_dp)
     timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
-    ledger = privacy.ledger().to_dict() if privacy is not None else None
+    ledger = _ledger(privacy, party_dp)
     fit = FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config), ledger)
     if after_training is None:
         return fit
@@ -146,6 +150,7 @@ def train(
     marginals: list[dict[str, np.ndarray]],
     progress: Progress | None = None,
     privacy: PrivacyRun | None = None,
+    party_dp: PartyDP | None = None,
 ) -> tuple[Weights, list[dict[str, float]], list[str]]:
     model = create_model(config.model, plan, model_options(config), seed=config.seed)
     weights = model.init_weights()
@@ -162,6 +167,8 @@ def train(
     history: list[dict[str, float]] = []
     warnings: list[str] = []
     for round_index in range(config.rounds):
+        if party_dp is not None:
+            party_dp.check_round(round_index)
         payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config)}) for p in names}
         replies = transport.exchange(keys.TRAIN, payloads)
         answered = [p for p in names if p in replies]
@@ -175,13 +182,16 @@ def train(
         if len(answered) < len(names):
             missing = sorted(set(names) - set(answered))
             warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
-        share = np.array([party_weights[names.index(p)] for p in answered])
-        weights = weighted_average([replies[p].arrays for p in answered], share)
+        if party_dp is None:
+            share = np.array([party_weights[names.index(p)] for p in answered])
+            weights = weighted_average([replies[p].arrays for p in answered], share)
+        else:
+            weights = party_dp.aggregate(weights, {p: replies[p].arrays for p in answered}, round_index)
         record = _round_record(round_index, replies, answered)
         history.append(record)
         if progress:
             progress("training", round_index + 1, config.rounds, record)
-    return weights, history, warnings
+    return weights, history, warnings + (party_dp.warnings if party_dp is not None else [])
 
 
 def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]], parties: int) -> list[dict[str, np.ndarray]]:
@@ -212,6 +222,14 @@ def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndar
     kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.schema if c.name in marginals[0]}
     distances = party_distances(marginals, kinds)
     return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
+
+
+def _ledger(privacy: PrivacyRun | None, party_dp: PartyDP | None) -> dict | None:
+    """Record-level spend per party, plus the party-level entry when the run has one."""
+    if privacy is None and party_dp is None:
+        return None
+    ledger = privacy.ledger() if privacy is not None else PrivacyLedger(())
+    return (ledger if party_dp is None else dataclasses.replace(ledger, party_level=party_dp.spend())).to_dict()
 
 
 def _dp_config(privacy: PrivacyRun | None, party: str, round_index: int, config: FedtabConfig) -> dict:

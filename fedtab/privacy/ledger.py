@@ -68,11 +68,35 @@ class PartySpend:
 
 
 @dataclass(frozen=True)
+class PartyLevelSpend:
+    """Party-level DP (one whole party's model updates): what Flower's accountant composed over the rounds."""
+
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    clip_norm: float
+    rounds: int
+    parties: int
+    accountant: str
+    budget_epsilon: float | None = None
+
+    def summary_line(self) -> str:
+        of_budget = "" if self.budget_epsilon is None else f" of {self.budget_epsilon:.3g}"
+        return (f"Party-level DP (one whole party's model updates): ε = {self.epsilon:.3g}{of_budget} at "
+                f"δ = {self.delta:.3g} over {self.rounds} rounds (noise multiplier {self.noise_multiplier:.3g}, "
+                f"update clip {self.clip_norm:.3g}, {self.parties} parties; {self.accountant})")
+
+
+@dataclass(frozen=True)
 class PrivacyLedger:
-    """Every party's spend. ``unit`` says what is protected: one row ("record") or one party."""
+    """Every party's spend. ``unit`` says what is protected: one row ("record") or one party.
+
+    ``party_level`` is the separate party-level guarantee on the model updates, when the run has one.
+    """
 
     parties: tuple[PartySpend, ...]
     unit: str = "record"
+    party_level: PartyLevelSpend | None = None
 
     @classmethod
     def from_accountants(cls, accountants: Iterable[PartyAccountant], *, delta: float | Mapping[str, float],
@@ -99,7 +123,10 @@ class PrivacyLedger:
         return max((p.epsilon for p in self.parties), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties]}
+        out = {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties]}
+        if self.party_level is not None:
+            out["party_level"] = asdict(self.party_level)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PrivacyLedger:
@@ -119,11 +146,15 @@ class PrivacyLedger:
         except (TypeError, KeyError) as exc:
             raise ConfigError(f"A privacy ledger entry is malformed ({exc}). The file is damaged; "
                               "re-save the model from a complete run.") from exc
-        return cls(parties, str(data.get("unit", "record")))
+        return cls(parties, str(data.get("unit", "record")), _party_level(data.get("party_level")))
 
     def summary_lines(self) -> list[str]:
-        """Lines the CLI prints: per party the total, then each mechanism alone."""
+        """Lines the CLI prints: per party the total, then each mechanism alone; then the party-level line."""
+        party_level = [] if self.party_level is None else [self.party_level.summary_line()]
         if not self.parties:
+            if party_level:
+                return ["Record-level differential privacy: off (no party released under DP; --epsilon adds it).",
+                        *party_level]
             return ["Differential privacy: off (no party released under DP)."]
         accountants = sorted({p.accountant.upper() for p in self.parties})
         lines = [f"Differential privacy: {self.unit}-level, accountant {'/'.join(accountants)}; "
@@ -134,7 +165,7 @@ class PrivacyLedger:
             lines.extend(f"    {_mechanism_line(m)}" for m in party.mechanisms)
         if any(len(p.mechanisms) > 1 for p in self.parties):
             lines.append("  (each mechanism's ε is its releases alone; composed they cost less than the sum)")
-        return lines
+        return lines + party_level
 
 
 def _mechanism_line(spend: MechanismSpend) -> str:
@@ -144,6 +175,16 @@ def _mechanism_line(spend: MechanismSpend) -> str:
         f"{spend.steps} steps at sample rate {', '.join(f'{q:.3g}' for q in spend.sample_rates)}")
     extra = f", threshold δ {spend.threshold_delta:.2g}" if spend.threshold_delta else ""
     return f"{spend.mechanism}: ε = {spend.epsilon:.3g} ({what}, noise multiplier {sigmas}{extra})"
+
+
+def _party_level(data: Any) -> PartyLevelSpend | None:
+    if data is None:
+        return None
+    try:
+        return PartyLevelSpend(**data)
+    except TypeError as exc:
+        raise ConfigError(f"The ledger's party-level entry is malformed ({exc}). The file is damaged; "
+                          "re-save the model from a complete run.") from exc
 
 
 def _per_party(value: Any, party: str, name: str) -> Any:
