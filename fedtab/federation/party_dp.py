@@ -169,7 +169,8 @@ class PartyDP:
 
     def _clipped_update(self, global_weights: Weights, reply: Weights, keys: list[str], party: str,
                         round_index: int) -> list[np.ndarray]:
-        update = [reply[k].astype(np.float64) - global_weights[k].astype(np.float64) for k in keys]
+        # asarray: a 0-d difference is a numpy scalar, which Flower's in-place clip would skip
+        update = [np.asarray(reply[k].astype(np.float64) - global_weights[k].astype(np.float64)) for k in keys]
         norm = get_norm(update)
         if not math.isfinite(norm):
             self.warnings.append(f"Round {round_index + 1}: party '{party}' sent non-finite weights; its update "
