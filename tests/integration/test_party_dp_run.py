@@ -116,3 +116,13 @@ def test_a_silent_party_still_costs_its_round(demo_frames, small_config, tmp_pat
     assert any(f"parties ['{POISONER}'] did not reply" in w for w in fit.warnings)
     assert fit.ledger["party_level"]["rounds"] == config.rounds
     assert fit.ledger["party_level"]["epsilon"] <= 4.0
+
+
+def test_an_impossible_party_budget_is_refused_before_any_statistic_leaves(demo_frames, small_config):
+    from fedtab import PrivacyBudgetError
+
+    sent: list[str] = []
+    config = small_config.replace(rounds=30, party_epsilon=0.01)
+    with pytest.raises(PrivacyBudgetError, match=r"Party-level DP cannot keep within ε = 0.01 .* party_epsilon >= 0.4"):
+        FederatedSynthesizer(config, engine="local").fit(demo_frames, tap=lambda party, kind, payload: sent.append(kind))
+    assert set(sent) == {keys.HELLO}
