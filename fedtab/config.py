@@ -14,6 +14,11 @@ from fedtab.errors import ConfigError
 
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax")
 ACCOUNTANTS = ("prv", "rdp")
+PARTY_CLIP = 0.5
+"""Measured on the demo federation (CTGAN defaults, 30 rounds of 1 epoch): a party's update has L2
+norm 0.2-0.4 once training settles (about 0.1 per Adam step, 2-4 steps a round) and up to 11 in the
+first rounds, while BatchNorm's running statistics leave their initial values. 0.5 leaves the
+settled updates unclipped; the noise grows with the clip, so a larger one only adds noise."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,9 @@ class FedtabConfig:
     """Every knob of a run, checked once here.
 
     Parameters mirror the CLI flags; ``model_options`` holds the chosen model's own settings
-    (its defaults live with the model plugin).
+    (its defaults live with the model plugin). ``epsilon``/``delta`` protect one row of one party
+    (record-level); ``party_epsilon``/``party_delta``/``party_clip`` protect one whole party's
+    model updates (party-level); both may be set.
     """
 
     model: str = "ctgan"
@@ -42,6 +49,20 @@ class FedtabConfig:
     encoder_share: float = 0.1
     accountant: str = "prv"
     max_grad_norm: float = 1.0
+    party_epsilon: float | None = None
+    """Party-level DP budget over all rounds (Flower's fixed clipping + RDP accountant); None: off.
+
+    Limits, from the accountant Flower ships: FedAvg only, with equal party weights instead of
+    row-count weights; no subsampling amplification (every party takes part in every round). It
+    covers the model updates only: the encoder statistics (bounds, category counts, the histograms
+    the mixtures are fitted on) are protected per record by ``epsilon``, not per party, and the
+    model file lists each party's row count. With few parties the noise on the mean update is
+    large: std = z * party_clip / parties on every weight, z planned from (ε, δ, rounds).
+    """
+    party_delta: float | None = None
+    """Party-level δ; None: min(1e-5, 0.1 / parties), i.e. 1e-5 for any federation under 10,000 parties."""
+    party_clip: float = PARTY_CLIP
+    """L2 bound on one party's update (its weights minus the round's global weights, all float arrays)."""
     holdout_share: float = 0.0
     round_timeout: float = 600.0
     num_cpus_per_party: float = 1.0
@@ -81,12 +102,30 @@ class FedtabConfig:
         need(_is_number(self.encoder_share) and 0 < self.encoder_share < 1, "encoder_share", "a number in (0, 1)")
         need(self.accountant in ACCOUNTANTS, "accountant", f"one of {ACCOUNTANTS}")
         need(_is_number(self.max_grad_norm) and self.max_grad_norm > 0, "max_grad_norm", "a number > 0")
+        out.extend(self._party_dp_problems())
         need(_is_number(self.holdout_share) and 0 <= self.holdout_share <= 0.5, "holdout_share", "a number in [0, 0.5]")
         need(_is_number(self.round_timeout) and self.round_timeout > 0, "round_timeout", "a number of seconds > 0")
         need(_is_number(self.num_cpus_per_party) and self.num_cpus_per_party > 0, "num_cpus_per_party", "a number > 0")
         out += domain_problems(self.public_domain)
         need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
              "checkpoint", "None or a file path to write the run's checkpoint to")
+        return out
+
+    def _party_dp_problems(self) -> list[str]:
+        out = []
+        if not (self.party_epsilon is None or (_is_number(self.party_epsilon) and self.party_epsilon > 0)):
+            out.append(f"'party_epsilon' must be None or a number > 0; got {self.party_epsilon!r}. Fix it in the config or flag.")
+        if not (self.party_delta is None or (_is_number(self.party_delta) and 0 < self.party_delta < 1)):
+            out.append(f"'party_delta' must be None or a number in (0, 1); got {self.party_delta!r}. Fix it in the config or flag.")
+        if not (_is_number(self.party_clip) and self.party_clip > 0):
+            out.append(f"'party_clip' must be a number > 0; got {self.party_clip!r}. Fix it in the config or flag.")
+        if self.party_delta is not None and self.party_epsilon is None:
+            out.append(f"'party_delta' is {self.party_delta!r} but 'party_epsilon' is not set, so party-level DP is off. "
+                       "Set party_epsilon too, or drop party_delta.")
+        if self.party_epsilon is not None and self.aggregation != "fedavg":
+            out.append(f"Party-level DP (party_epsilon) needs aggregation 'fedavg' (equal party weights, the only "
+                       f"aggregation Flower's accountant covers); got aggregation {self.aggregation!r}. "
+                       "Set aggregation = 'fedavg', or drop party_epsilon.")
         return out
 
     @property

@@ -21,6 +21,15 @@ from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
 _out = Console()
 
 
+PARTY_EPSILON_HELP = (
+    "Party-level DP budget (ε over all rounds) hiding one whole party's model updates: Flower's fixed clipping "
+    "and its RDP accountant; omit for none. Composes with --epsilon. Limits: FedAvg only, with equal party "
+    "weights instead of row-count weights; no subsampling amplification (every party takes part in every round); "
+    "covers the model updates only: the encoder statistics (bounds, category counts, histograms) are protected "
+    "per record by --epsilon, not per party, and the model file lists each party's row count; with few parties "
+    "the noise on the mean update is large (std = noise multiplier x clip / parties per weight)."
+)
+
 def parse_party(text: str) -> tuple[str, str]:
     name, sep, source = text.partition("=")
     if not sep or not name.strip() or not source.strip():
@@ -38,6 +47,9 @@ def synthesize(
     epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.")] = None,
     delta: Annotated[Optional[float], typer.Option(help="DP δ per party (default: below 1/n of the smallest party).")] = None,
     encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.")] = None,
+    party_epsilon: Annotated[Optional[float], typer.Option("--party-epsilon", help=PARTY_EPSILON_HELP)] = None,
+    party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (default 1e-5, far below 1/parties).")] = None,
+    party_clip: Annotated[Optional[float], typer.Option("--party-clip", help="Party-level DP: L2 bound on one party's update per round (default 0.5).")] = None,
     public_domain: Annotated[Optional[Path], typer.Option("--public-domain", help="JSON/TOML of bounds and categories known without the data (a code book); DP spends nothing on them.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
@@ -60,6 +72,7 @@ def synthesize(
         resumed.config if resumed else demo_config() if demo else FedtabConfig())
     settings = base.replace(model=model, rounds=rounds, local_epochs=local_epochs, rows=rows, seed=seed,
                             epsilon=epsilon, delta=delta, encoder_share=encoder_share, holdout_share=holdout_share,
+                            party_epsilon=party_epsilon, party_delta=party_delta, party_clip=party_clip,
                             public_domain=read_public_domain(public_domain) if public_domain else None,
                             checkpoint=str(checkpoint) if checkpoint else None)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
@@ -116,7 +129,7 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
         "resumed_at": list(state.resumed_at),
-        "privacy": state.ledger or "none: no differential privacy (pass --epsilon to add it)",
+        "privacy": state.ledger or "none: no differential privacy (pass --epsilon and/or --party-epsilon to add it)",
     }
 
 

@@ -27,7 +27,9 @@ import numpy as np
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError
+from fedtab.federation.party_dp import PartyDP
 from fedtab.federation.privacy_run import PrivacyRun
+from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.model_state import ModelState
 from fedtab.schema import TableSchema
 from fedtab.transformers import TransformPlan
@@ -37,7 +39,7 @@ Weights = dict[str, np.ndarray]
 RUN_DEFINING = (
     "model", "model_options", "seed", "epsilon", "delta", "encoder_share", "accountant", "batch_size",
     "local_epochs", "max_grad_norm", "rounds", "aggregation", "max_categories", "min_category_count",
-    "bgm_components", "bgm_sample_cap", "bgm_max_rounds", "public_domain",
+    "bgm_components", "bgm_sample_cap", "bgm_max_rounds", "public_domain", "party_epsilon", "party_delta", "party_clip",
 )
 """Settings a resume must keep: they define the plan, the weights' shapes, the noise and the step schedule."""
 
@@ -70,21 +72,24 @@ class CheckpointWriter:
     privacy: PrivacyRun | None
     timings: dict[str, float]
     resumed_at: tuple[int, ...] = ()
+    party_dp: PartyDP | None = None
 
     def __call__(self, rounds_done: int, weights: Weights, history: Sequence[dict[str, float]], warnings: Sequence[str]) -> None:
         ModelState(
             plan=self.plan, weights=weights, config=self.config, parties=dict(self.parties), history=list(history),
-            warnings=list(warnings), timings=dict(self.timings), ledger=ledger_dict(self.privacy, self.resumed_at),
+            warnings=list(warnings), timings=dict(self.timings), ledger=ledger_dict(self.privacy, self.resumed_at, self.party_dp),
             rounds_done=rounds_done, party_weights=dict(self.party_weights),
             privacy=None if self.privacy is None else self.privacy.to_dict(), resumed_at=self.resumed_at,
         ).save(self.path)
 
 
-def ledger_dict(privacy: PrivacyRun | None, resumed_at: tuple[int, ...] = ()) -> dict | None:
-    """The ledger as the model file keeps it, read off the server's mirror of every party's accountant."""
-    if privacy is None:
+def ledger_dict(privacy: PrivacyRun | None, resumed_at: tuple[int, ...] = (), party_dp: PartyDP | None = None) -> dict | None:
+    """The ledger as the model file keeps it: the server's mirror of every party's accountant, plus the party-level entry."""
+    if privacy is None and party_dp is None:
         return None
-    return dataclasses.replace(privacy.ledger(), resumed_at=tuple(resumed_at)).to_dict()
+    ledger = privacy.ledger() if privacy is not None else PrivacyLedger(())
+    party_level = None if party_dp is None else party_dp.spend()
+    return dataclasses.replace(ledger, resumed_at=tuple(resumed_at), party_level=party_level).to_dict()
 
 
 def load_checkpoint(source: str | Path | ModelState) -> ModelState:

@@ -16,10 +16,11 @@ from typing import Protocol
 import numpy as np
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import FederationError
+from fedtab.errors import ConfigError, FederationError
 from fedtab.federation import keys
 from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
 from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_resume, ledger_dict, resume_start
+from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload
 from fedtab.federation.privacy_run import PrivacyRun, plan_privacy
 from fedtab.model_state import ModelState
@@ -91,23 +92,25 @@ def run_federation(
     parties = dict(transport.parties)
     started = time.perf_counter()
     resumed_at: tuple[int, ...] = ()
+    party_dp = plan_party_dp(config, parties)
     if resume is None:
         plan, plan_rounds, start, privacy = _fresh_start(transport, config=config, schema=schema, progress=progress)
     else:
+        _refuse_party_dp_resume(party_dp)
         check_resume(resume, config.replace(model_options=model_options(config)), parties, schema)
         plan, plan_rounds = resume.plan, int(resume.timings.get("plan_rounds", 0))
         start, privacy = resume_start(resume)
         resumed_at = (*resume.resumed_at, *([start.rounds_done] if start.rounds_done < config.rounds else []))
     encoders_done = time.perf_counter()
     checkpoint = _checkpoint_writer(config, plan, parties, start, privacy, resumed_at,
-                                    {"encoders_s": encoders_done - started, "plan_rounds": float(plan_rounds)})
+                                    {"encoders_s": encoders_done - started, "plan_rounds": float(plan_rounds)}, party_dp)
     if checkpoint is not None and resume is None:
         checkpoint(0, start.weights, [], [])
     weights, history, warnings = train(transport, plan=plan, config=config, marginals=[], progress=progress, privacy=privacy,
-                                       start=start, on_round=checkpoint)
+                                       start=start, on_round=checkpoint, party_dp=party_dp)
     timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
     fit = FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config),
-                       ledger_dict(privacy, resumed_at), rounds_done=max(config.rounds, start.rounds_done),
+                       ledger_dict(privacy, resumed_at, party_dp), rounds_done=max(config.rounds, start.rounds_done),
                        party_weights=start.party_weights, privacy=None if privacy is None else privacy.to_dict(),
                        resumed_at=resumed_at)
     if after_training is None:
@@ -132,11 +135,22 @@ def _fresh_start(
 
 
 def _checkpoint_writer(config: FedtabConfig, plan: TransformPlan, parties: dict[str, int], start: TrainingStart,
-                       privacy: PrivacyRun | None, resumed_at: tuple[int, ...], timings: dict[str, float]) -> CheckpointWriter | None:
+                       privacy: PrivacyRun | None, resumed_at: tuple[int, ...], timings: dict[str, float],
+                       party_dp: PartyDP | None) -> CheckpointWriter | None:
     if config.checkpoint is None:
         return None
     return CheckpointWriter(config.checkpoint, config.replace(model_options=model_options(config)), plan, parties,
-                            start.party_weights, privacy, timings, resumed_at)
+                            start.party_weights, privacy, timings, resumed_at, party_dp)
+
+
+def _refuse_party_dp_resume(party_dp: PartyDP | None) -> None:
+    """Flower's party-level accountant and its secret noise seed are not checkpointed, so such a run cannot continue."""
+    if party_dp is not None:
+        raise ConfigError(
+            "A run with party-level DP (party_epsilon) cannot be resumed: Flower's party-level accountant is not "
+            "kept in checkpoints, so the resumed ε would under-count. Rerun from the start, or resume without "
+            "party_epsilon only if the checkpoint's run had none."
+        )
 
 
 def fit_plan(
@@ -202,6 +216,7 @@ def train(
     privacy: PrivacyRun | None = None,
     start: TrainingStart | None = None,
     on_round: RoundHook | None = None,
+    party_dp: PartyDP | None = None,
 ) -> tuple[Weights, list[dict[str, float]], list[str]]:
     """Training rounds from ``start`` (round 0 and fresh weights unless resuming) to ``config.rounds``.
 
@@ -224,6 +239,8 @@ def train(
     }
     history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
     for round_index in range(start.rounds_done, config.rounds):
+        if party_dp is not None:
+            party_dp.check_round(round_index)
         payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
                                                        **_restore_config(privacy, restore, p)}) for p in names}
         replies = transport.exchange(keys.TRAIN, payloads)
@@ -239,15 +256,23 @@ def train(
         if len(answered) < len(names):
             missing = sorted(set(names) - set(answered))
             warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
-        share = np.array([start.party_weights[p] for p in answered])
-        weights = weighted_average([replies[p].arrays for p in answered], share)
+        weights = _aggregate(weights, replies, answered, start.party_weights, party_dp, round_index)
         record = _round_record(round_index, replies, answered)
         history.append(record)
         if on_round:
             on_round(round_index + 1, weights, history, warnings)
         if progress:
             progress("training", round_index + 1, config.rounds, record)
-    return weights, history, warnings
+    return weights, history, warnings + (party_dp.warnings if party_dp is not None else [])
+
+
+def _aggregate(weights: Weights, replies: Mapping[str, Payload], answered: list[str], party_weights: Mapping[str, float],
+               party_dp: PartyDP | None, round_index: int) -> Weights:
+    """FedAvg with the run's party weights; under party-level DP, clipped equal-weight updates plus noise."""
+    if party_dp is not None:
+        return party_dp.aggregate(weights, {p: replies[p].arrays for p in answered}, round_index)
+    share = np.array([party_weights[p] for p in answered])
+    return weighted_average([replies[p].arrays for p in answered], share)
 
 
 def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]], parties: int) -> list[dict[str, np.ndarray]]:

@@ -68,16 +68,38 @@ class PartySpend:
 
 
 @dataclass(frozen=True)
+class PartyLevelSpend:
+    """Party-level DP (one whole party's model updates): what Flower's accountant composed over the rounds."""
+
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    clip_norm: float
+    rounds: int
+    parties: int
+    accountant: str
+    budget_epsilon: float | None = None
+
+    def summary_line(self) -> str:
+        of_budget = "" if self.budget_epsilon is None else f" of {self.budget_epsilon:.3g}"
+        return (f"Party-level DP (one whole party's model updates): ε = {self.epsilon:.3g}{of_budget} at "
+                f"δ = {self.delta:.3g} over {self.rounds} rounds (noise multiplier {self.noise_multiplier:.3g}, "
+                f"update clip {self.clip_norm:.3g}, {self.parties} parties; {self.accountant})")
+
+
+@dataclass(frozen=True)
 class PrivacyLedger:
     """Every party's spend. ``unit`` says what is protected: one row ("record") or one party.
 
     ``resumed_at`` lists the rounds a run was resumed at from a checkpoint; the spend still counts
     every release since the start, because the accountants were restored, not restarted.
+    ``party_level`` is the separate party-level guarantee on the model updates, when the run has one.
     """
 
     parties: tuple[PartySpend, ...]
     unit: str = "record"
     resumed_at: tuple[int, ...] = ()
+    party_level: PartyLevelSpend | None = None
 
     @classmethod
     def from_accountants(cls, accountants: Iterable[PartyAccountant], *, delta: float | Mapping[str, float],
@@ -107,6 +129,8 @@ class PrivacyLedger:
         out = {"format": LEDGER_FORMAT, "unit": self.unit, "parties": [asdict(p) for p in self.parties]}
         if self.resumed_at:
             out["resumed_at"] = list(self.resumed_at)
+        if self.party_level is not None:
+            out["party_level"] = asdict(self.party_level)
         return out
 
     @classmethod
@@ -127,11 +151,16 @@ class PrivacyLedger:
         except (TypeError, KeyError) as exc:
             raise ConfigError(f"A privacy ledger entry is malformed ({exc}). The file is damaged; "
                               "re-save the model from a complete run.") from exc
-        return cls(parties, str(data.get("unit", "record")), tuple(int(r) for r in data.get("resumed_at", ())))
+        return cls(parties, str(data.get("unit", "record")), tuple(int(r) for r in data.get("resumed_at", ())),
+                   _party_level(data.get("party_level")))
 
     def summary_lines(self) -> list[str]:
-        """Lines the CLI prints: per party the total, then each mechanism alone."""
+        """Lines the CLI prints: per party the total, then each mechanism alone; then the party-level line."""
+        party_level = [] if self.party_level is None else [self.party_level.summary_line()]
         if not self.parties:
+            if party_level:
+                return ["Record-level differential privacy: off (no party released under DP; --epsilon adds it).",
+                        *party_level]
             return ["Differential privacy: off (no party released under DP)."]
         accountants = sorted({p.accountant.upper() for p in self.parties})
         lines = [f"Differential privacy: {self.unit}-level, accountant {'/'.join(accountants)}; "
@@ -145,7 +174,7 @@ class PrivacyLedger:
         if self.resumed_at:
             rounds = ", ".join(str(r) for r in self.resumed_at)
             lines.append(f"  (resumed from a checkpoint after round {rounds}; ε counts every release since the run began)")
-        return lines
+        return lines + party_level
 
 
 def _mechanism_line(spend: MechanismSpend) -> str:
@@ -170,3 +199,14 @@ def _describe(data: Any) -> str:
     if isinstance(data, Mapping):
         return f"keys {sorted(data)} with format {data.get('format')!r}"
     return type(data).__name__
+
+
+def _party_level(data: Any) -> PartyLevelSpend | None:
+    if data is None:
+        return None
+    try:
+        return PartyLevelSpend(**data)
+    except TypeError as exc:
+        raise ConfigError(f"The ledger's party-level entry is malformed ({exc}). The file is damaged; "
+                          "re-save the model from a complete run.") from exc
+
