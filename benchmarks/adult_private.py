@@ -4,7 +4,9 @@ For each budget: SDMetrics quality, TSTR F1 (gradient boosting, positive class '
 adult_test, next to TRTR), the evaluator's strongest membership attack AUC (train vs adult_test as
 the holdout), training time per epoch. Each run in its own subprocess; appends to benchmarks/RESULTS.md.
 
-    python benchmarks/adult_private.py [--epsilons 1 3 10 none]
+    python benchmarks/adult_private.py [--epsilons 1 3 10 none] [--runs none:public 1:public 1]
+
+A run "EPS:public" declares Adult's code book (fedtab/data/demo/public_domain.toml) as the public domain.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def run_one(epsilon: float | None, data: Path, rounds: int, public: bool = False
     ledger = synthesizer.state_.ledger
     return {
         "epsilon": "none" if epsilon is None else epsilon,
+        "domain": "code book" if public else "inferred",
         "spent": None if ledger is None else max(p["epsilon"] for p in ledger["parties"]),
         **quality(train, synthetic),
         "tstr_f1": boosting.tstr.get("f1_positive"),
@@ -58,21 +61,23 @@ def run_one(epsilon: float | None, data: Path, rounds: int, public: bool = False
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--epsilons", nargs="*", default=["none", "10", "3", "1"])
+    parser.add_argument("--runs", nargs="*", default=["none:public", "10:public", "3:public", "1:public", "1"],
+                        help="EPS or EPS:public (EPS a number or none)")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--from-log", type=Path, default=None, help="rewrite the table from a log of an earlier run")
     args = parser.parse_args()
     if args.one is not None:
-        print("RESULT " + json.dumps(run_one(None if args.one == "none" else float(args.one), args.data, args.rounds)))
+        eps, _, public = args.one.partition(":")
+        print("RESULT " + json.dumps(run_one(None if eps == "none" else float(eps), args.data, args.rounds, public == "public")))
         return
     if args.from_log is not None:
         rows = [ast.literal_eval(line) for line in args.from_log.read_text().splitlines() if line.startswith("{")]
         write(rows, args)
         return
     rows = []
-    for eps in args.epsilons:
-        print("running epsilon", eps, flush=True)
+    for eps in args.runs:
+        print("running", eps, flush=True)
         out = subprocess.run([sys.executable, __file__, "--one", eps, "--data", str(args.data), "--rounds", str(args.rounds)],
                              capture_output=True, text=True)
         line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
@@ -90,13 +95,13 @@ def _figure(value: float | None, digits: int = 3) -> str:
 
 
 def write(rows: list[dict], args: argparse.Namespace) -> None:
-    lines = ["| ε target | ε spent (worst party) | quality | shapes | pairs | TSTR F1 (boosting) | TRTR F1 | attack AUC | DCR share | training s / epoch | plan notes |",
-             "|" + "---|" * 11]
+    lines = ["| ε target | domain | ε spent (worst party) | quality | shapes | pairs | TSTR F1 (boosting) | TRTR F1 | attack AUC | DCR share | training s / epoch | plan notes |",
+             "|" + "---|" * 12]
     for r in rows:
-        cells = [r["epsilon"], *(_figure(r[k]) for k in ("spent", "quality", "shapes", "pairs", "tstr_f1", "trtr_f1", "attack_auc", "dcr_share")),
+        cells = [r["epsilon"], r.get("domain", "inferred"), *(_figure(r[k]) for k in ("spent", "quality", "shapes", "pairs", "tstr_f1", "trtr_f1", "attack_auc", "dcr_share")),
                  _figure(r["epoch_s"], 2), r["notes"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    text = (f"\n{MARKER}\n\nCommand: `python benchmarks/adult_private.py --rounds {args.rounds}` ({time.strftime('%Y-%m-%d')}, this "
+    text = (f"\n{MARKER}\n\nCommand: `python benchmarks/adult_private.py --rounds {args.rounds} --runs {' '.join(args.runs)}` ({time.strftime('%Y-%m-%d')}, this "
             "machine). 30 epochs' worth of training; holdout for utility and membership: adult_test. Attack AUC is the "
             "strongest of the evaluator's attacks (0.5 = no better than chance).\n\n" + "\n".join(lines) + "\n")
     results = HERE / "RESULTS.md"

@@ -42,6 +42,7 @@ from fedtab.transformers.numeric_server import (
     Standardisation,
     fit_histograms,
     histogram_layout,
+    pin_edge_spikes,
     histogram_moments,
     merge_moments,
     observed_steps,
@@ -348,9 +349,12 @@ class PlanFitter:
 
     def _merge_private_histogram(self, replies: list[dict[str, np.ndarray]]) -> None:
         assert self._layout is not None
-        counts = denoise_histograms(sum(r[p.HIST_COUNTS] for r in replies), self._layout, *self._bounds())
+        counts = denoise_histograms(sum(r[p.HIST_COUNTS] for r in replies), self._layout, *self._bounds(),
+                                    noise_std=self._noise_std(len(replies)))
         self._space = standardise(histogram_moments(self._layout, counts))
-        self._state = fit_histograms(self._layout, counts, self._space, self.num_components)
+        fitted = fit_histograms(self._layout, counts, self._space, self.num_components)
+        low, high = self._bounds()
+        self._state = pin_edge_spikes(fitted, self._layout, self._space, low[self._fitted], high[self._fitted])
         self._stage = _STAGE_DONE
 
     def _merge_em(self, replies: list[dict[str, np.ndarray]]) -> None:

@@ -7,6 +7,7 @@ when the plan is built.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,36 @@ def fit_histograms(
     extra = layout.extra_variance / space.scale**2
     state, _ = mixture.fit_weighted(z, counts, space.prior, n_components, max_iter=300, tol=1e-6, extra_variance=extra)
     return state
+
+
+EDGE_SPIKE_STD_SHARE = 1e4
+"""A pinned edge spike keeps a std of 1/10,000 of its bin width, so decode lands it on the bound (within 4σ)."""
+
+
+def pin_edge_spikes(state: mixture.MixtureState, layout: HistogramLayout, space: Standardisation,
+                    low: np.ndarray, high: np.ndarray) -> mixture.MixtureState:
+    """A component fitted to the first or last bin alone becomes a point mass at that bound.
+
+    A histogram cannot tell a spike at the bound (capital gain's 92 % zeros; values clipped to a
+    declared bound) from values spread over the bin, and the fit spreads them over its width,
+    which decode turns into a smear of 0…390 for a true 0. Under DP there is no finer release to
+    ask, so an edge bin a component holds by itself (std under the bin width) is read as the bound;
+    a column whose mass really spreads over that bin fits a wider component and is left alone.
+    Unit-bin (integer grid) layouts already resolve every value and are skipped.
+    """
+    mean, cov = state.mean.copy(), state.cov.copy()
+    scale = space.scale[:, None]
+    data_mean = space.loc[:, None] + scale * mean
+    data_std = scale * np.sqrt(cov)
+    width = layout.width[:, None]
+    binned = ~layout.unit[:, None]
+    narrow = data_std < width
+    for edge, centre in ((low, layout.low + layout.width / 2), (high, layout.low + layout.width * (layout.bins - 0.5))):
+        at_edge = binned & narrow & (np.abs(data_mean - centre[:, None]) < width / 2)
+        pinned = (edge[:, None] - space.loc[:, None]) / scale
+        mean = np.where(at_edge, pinned, mean)
+        cov = np.where(at_edge, (width / (EDGE_SPIKE_STD_SHARE * scale)) ** 2, cov)
+    return dataclasses.replace(state, mean=mean, cov=cov)
 
 
 @dataclass(frozen=True)
