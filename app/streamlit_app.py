@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from fedtab.config import FedtabConfig
+from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
 from fedtab.connectors import load_party, reconcile
-from fedtab.demo import demo_config, demo_parties
+from fedtab.connectors.public_domain import read_public_domain
+from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
 from fedtab.errors import FedtabError
+from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.synthesizer import FederatedSynthesizer
 
 DEMO = "Demo federation (3 clinics from UCI Adult)"
@@ -44,11 +46,43 @@ def settings_form(default: FedtabConfig) -> tuple[FedtabConfig, str]:
     epochs = columns[1].number_input("Local epochs per round", 0.1, 50.0, float(default.local_epochs), key="epochs")
     seed = columns[2].number_input("Seed", 0, 2**31 - 1, default.seed, key="seed")
     rows = columns[3].number_input("Synthetic rows (0 = as many as the parties hold)", 0, 10_000_000, 0, key="rows")
+    with st.expander("Privacy"):
+        privacy = privacy_settings(default)
     with st.expander("Advanced"):
         engine = st.selectbox("Engine", ["simulation", "local"], key="engine",
                               help="simulation: Flower's simulation engine, one virtual node per party; local: in-process.")
-    config = default.replace(rounds=int(rounds), local_epochs=float(epochs), seed=int(seed), rows=int(rows) or None)
+    config = default.replace(rounds=int(rounds), local_epochs=float(epochs), seed=int(seed), rows=int(rows) or None, **privacy)
     return config, engine
+
+
+def privacy_settings(default: FedtabConfig) -> dict:
+    """Record-level ε per party, the public domain, and the party-level option with its limits."""
+    settings: dict = {}
+    if st.checkbox("Record-level differential privacy (each party's rows)", key="dp"):
+        columns = st.columns(2)
+        settings["epsilon"] = float(columns[0].number_input("ε per party", 0.01, 100.0, 3.0, key="epsilon"))
+        settings["encoder_share"] = float(columns[1].number_input(
+            "Share of ε for encoder statistics", 0.01, 0.99, float(default.encoder_share), key="encoder_share"))
+    settings["public_domain"] = public_domain()
+    party_epsilon = st.number_input("Party-level ε (0 = off)", 0.0, 1000.0, 0.0, key="party_epsilon", help=PARTY_EPSILON_HELP)
+    if party_epsilon > 0:
+        settings["party_epsilon"] = float(party_epsilon)
+        st.caption(PARTY_EPSILON_HELP)
+    return settings
+
+
+def public_domain() -> dict | None:
+    """Bounds and categories known without the rows (a code book): DP spends nothing on them."""
+    upload = st.file_uploader("Public domain (JSON or TOML: bounds and categories from a code book)",
+                              type=["json", "toml"], key="domain")
+    if upload is not None:
+        path = Path(st.session_state.setdefault("upload_dir", tempfile.mkdtemp(prefix="fedtab-app-"))) / upload.name
+        path.write_bytes(upload.getvalue())
+        return read_public_domain(path)
+    if st.session_state.get("source", DEMO) == DEMO and st.checkbox(
+            "Declare Adult's code book (published categories and bounds) as public", key="demo_domain"):
+        return read_public_domain(demo_public_domain_path())
+    return None
 
 
 @st.cache_data(show_spinner=False)
@@ -84,6 +118,10 @@ def results() -> None:
     st.subheader("Synthetic table")
     st.write(f"{len(synthetic):,} rows × {synthetic.shape[1]} columns from {len(state.parties)} parties "
              f"({', '.join(f'{k}: {v:,}' for k, v in state.parties.items())}). No party's rows left its site.")
+    st.subheader("Privacy")
+    lines = PrivacyLedger.from_dict(state.ledger).summary_lines() if state.ledger else [
+        "No differential privacy: turn it on under Privacy before the run."]
+    st.code("\n".join(lines), language=None)
     for note in state.plan.notes:
         st.info(note)
     for warning in state.warnings:
@@ -117,8 +155,8 @@ def main() -> None:
     sources = party_sources()
     if not sources:
         st.stop()
-    config, engine = settings_form(demo_config() if st.session_state.get("source", DEMO) == DEMO else FedtabConfig())
     try:
+        config, engine = settings_form(demo_config() if st.session_state.get("source", DEMO) == DEMO else FedtabConfig())
         st.subheader("Schema, reconciled across parties")
         st.dataframe(schema_table(tuple((k, str(v)) for k, v in sources.items())), hide_index=True)
         if st.button("Run the federation", type="primary", key="run"):

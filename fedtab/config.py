@@ -21,6 +21,17 @@ first rounds, while BatchNorm's running statistics leave their initial values. 0
 settled updates unclipped; the noise grows with the clip, so a larger one only adds noise."""
 
 
+PARTY_EPSILON_HELP = (
+    "Party-level DP budget (ε over all rounds) hiding one whole party's model updates: Flower's fixed clipping "
+    "and its RDP accountant; omit for none. Composes with --epsilon. Limits: FedAvg only, with equal party "
+    "weights instead of row-count weights; no subsampling amplification (every party takes part in every round); "
+    "covers the model updates only: the encoder statistics (bounds, category counts, histograms) are protected "
+    "per record by --epsilon, not per party, and the model file lists each party's row count; with few parties "
+    "the noise on the mean update is large (std = noise multiplier x clip / parties per weight)."
+)
+"""What party-level DP covers and its limits, shown wherever the option is offered (CLI help, app)."""
+
+
 @dataclass(frozen=True)
 class FedtabConfig:
     """Every knob of a run, checked once here.

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fedtab.config import FedtabConfig
+from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
@@ -20,15 +20,6 @@ from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
 
 _out = Console()
 
-
-PARTY_EPSILON_HELP = (
-    "Party-level DP budget (ε over all rounds) hiding one whole party's model updates: Flower's fixed clipping "
-    "and its RDP accountant; omit for none. Composes with --epsilon. Limits: FedAvg only, with equal party "
-    "weights instead of row-count weights; no subsampling amplification (every party takes part in every round); "
-    "covers the model updates only: the encoder statistics (bounds, category counts, histograms) are protected "
-    "per record by --epsilon, not per party, and the model file lists each party's row count; with few parties "
-    "the noise on the mean update is large (std = noise multiplier x clip / parties per weight)."
-)
 
 def parse_party(text: str) -> tuple[str, str]:
     name, sep, source = text.partition("=")
