@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -47,3 +49,21 @@ def adult_train_path() -> Path:
 @pytest.fixture(scope="session")
 def adult_test_path() -> Path:
     return dataset_path("adult_test.csv.gz")
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+    """Run ``fedtab ARGS`` in this process; returns its exit code (0 when it returns) and everything it printed."""
+    from fedtab.cli.main import run
+
+    def invoke(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["fedtab", *args])
+        code = 0
+        try:
+            run()
+        except SystemExit as stop:
+            code = int(stop.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.err + captured.out
+
+    return invoke

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from fedtab.cli.main import run
 
 
 def table(n: int, seed: int) -> pd.DataFrame:
@@ -19,17 +16,6 @@ def table(n: int, seed: int) -> pd.DataFrame:
     sector = rng.choice(["private", "public", "?"], n, p=[0.6, 0.3, 0.1])
     label = np.where(rng.random(n) < 1 / (1 + np.exp(-(age - 45) / 8)), ">50K", "<=50K")
     return pd.DataFrame({"age": age, "hours": rng.normal(40, 8, n).round(1), "sector": sector, "income": label})
-
-
-def invoke(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["fedtab", *args])
-    code = 0
-    try:
-        run()
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 @pytest.fixture
@@ -41,9 +27,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def test_evaluate_writes_report_and_json(monkeypatch, capsys, files, tmp_path):
+def test_evaluate_writes_report_and_json(cli, files, tmp_path):
     report, scores = tmp_path / "out" / "report.html", tmp_path / "out" / "scores.json"
-    code, output = invoke(monkeypatch, capsys, "evaluate", "--real", str(files["real"]), "--synthetic", str(files["synthetic"]),
+    code, output = cli("evaluate", "--real", str(files["real"]), "--synthetic", str(files["synthetic"]),
                           "--holdout", str(files["holdout"]), "--target", "income", "--report", str(report), "--json", str(scores), "--seed", "3")
     assert code == 0, output
     assert "Low risk" in output and "relative utility" in output and str(report) in output
@@ -55,17 +41,17 @@ def test_evaluate_writes_report_and_json(monkeypatch, capsys, files, tmp_path):
     assert "<html" in report.read_text()[:200]
 
 
-def test_target_missing_from_synthetic_is_one_line_with_its_exit_code(monkeypatch, capsys, files, tmp_path):
+def test_target_missing_from_synthetic_is_one_line_with_its_exit_code(cli, files, tmp_path):
     table(300, 3).drop(columns="income").to_csv(tmp_path / "no_target.csv", index=False)
-    code, output = invoke(monkeypatch, capsys, "evaluate", "--real", str(files["real"]), "--synthetic", str(tmp_path / "no_target.csv"),
+    code, output = cli("evaluate", "--real", str(files["real"]), "--synthetic", str(tmp_path / "no_target.csv"),
                           "--target", "income", "--report", str(tmp_path / "r.html"))
     assert code == 3
     assert "target 'income' is missing from the synthetic table" in output
     assert "Traceback" not in output and not (tmp_path / "r.html").exists()
 
 
-def test_missing_file_and_wrong_suffix(monkeypatch, capsys, files, tmp_path):
-    code, output = invoke(monkeypatch, capsys, "evaluate", "--real", str(tmp_path / "nope.csv"), "--synthetic", str(files["synthetic"]))
+def test_missing_file_and_wrong_suffix(cli, files, tmp_path):
+    code, output = cli("evaluate", "--real", str(tmp_path / "nope.csv"), "--synthetic", str(files["synthetic"]))
     assert code == 4 and "does not exist" in output
-    code, output = invoke(monkeypatch, capsys, "evaluate", "--real", str(files["real"]), "--synthetic", str(files["synthetic"]), "--report", "r.pdf")
+    code, output = cli("evaluate", "--real", str(files["real"]), "--synthetic", str(files["synthetic"]), "--report", "r.pdf")
     assert code == 2 and "--report must end in .html" in output

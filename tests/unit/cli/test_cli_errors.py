@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from fedtab.cli.main import run
-
-
-def invoke(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["fedtab", *args])
-    with pytest.raises(SystemExit) as info:
-        run()
-    captured = capsys.readouterr()
-    return int(info.value.code), captured.err + captured.out
 
 
 def good_frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -37,83 +26,83 @@ def good_csv(tmp_path):
     return path
 
 
-def test_missing_path(monkeypatch, capsys, tmp_path, good_csv):
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={tmp_path / 'nope.csv'}")
+def test_missing_path(cli, tmp_path, good_csv):
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={tmp_path / 'nope.csv'}")
     assert code == 4
     assert_one_clean_line(out)
     assert "'b'" in out and "nope.csv" in out
 
 
-def test_columns_differ(monkeypatch, capsys, tmp_path, good_csv):
+def test_columns_differ(cli, tmp_path, good_csv):
     other = tmp_path / "other.csv"
     good_frame().rename(columns={"city": "town"}).to_csv(other, index=False)
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={other}")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={other}")
     assert code == 3
     assert_one_clean_line(out)
     assert "city" in out and "town" in out and "'b'" in out
 
 
-def test_empty_party(monkeypatch, capsys, tmp_path, good_csv):
+def test_empty_party(cli, tmp_path, good_csv):
     empty = tmp_path / "empty.csv"
     empty.write_text("age,city\n")
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={empty}")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={empty}")
     assert code == 4
     assert_one_clean_line(out)
     assert "'b'" in out
 
 
-def test_one_row_party(monkeypatch, capsys, tmp_path, good_csv):
+def test_one_row_party(cli, tmp_path, good_csv):
     one = tmp_path / "one.csv"
     good_frame(1).to_csv(one, index=False)
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={one}")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={one}")
     assert code == 4
     assert_one_clean_line(out)
     assert "'b'" in out and "1 row" in out
 
 
-def test_infinity_in_numerical_column(monkeypatch, capsys, tmp_path, good_csv):
+def test_infinity_in_numerical_column(cli, tmp_path, good_csv):
     bad = tmp_path / "inf.csv"
     frame = good_frame().astype({"age": float})
     frame.loc[3, "age"] = np.inf
     frame.to_csv(bad, index=False)
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={bad}")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={bad}")
     assert code == 3
     assert_one_clean_line(out)
     assert "'b'" in out and "'age'" in out
 
 
-def test_non_utf8_bytes(monkeypatch, capsys, tmp_path, good_csv):
+def test_non_utf8_bytes(cli, tmp_path, good_csv):
     bad = tmp_path / "latin.csv"
     bad.write_bytes("age,city\n30,K\xf6ln\n".encode("latin-1") * 1)
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={bad}")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={bad}")
     assert code == 4
     assert_one_clean_line(out)
     assert "UTF-8" in out and "'b'" in out
 
 
-def test_malformed_csv(monkeypatch, capsys, tmp_path, good_csv):
+def test_malformed_csv(cli, tmp_path, good_csv):
     bad = tmp_path / "ragged.csv"
     bad.write_text('age,city\n30,a\n31,"b\n32,c,extra,more\n')
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--party", f"b={bad}")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={bad}")
     assert code == 4
     assert_one_clean_line(out)
     assert "'b'" in out
 
 
-def test_all_missing_column(monkeypatch, capsys, tmp_path):
+def test_all_missing_column(cli, tmp_path):
     paths = []
     for name in ("a", "b"):
         path = tmp_path / f"{name}.csv"
         good_frame().assign(note=np.nan).to_csv(path, index=False)
         paths.append(f"{name}={path}")
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", paths[0], "--party", paths[1])
+    code, out = cli("synthesize", "--party", paths[0], "--party", paths[1])
     assert code == 3
     assert_one_clean_line(out)
     assert "'note'" in out and "drop" in out
 
 
-def test_bad_party_flag_and_output(monkeypatch, capsys, good_csv):
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", "no-equals-sign")
+def test_bad_party_flag_and_output(cli, good_csv):
+    code, out = cli("synthesize", "--party", "no-equals-sign")
     assert code == 2 and "NAME=PATH_OR_URL" in out
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--party", f"a={good_csv}", "--out", "x.xlsx")
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--out", "x.xlsx")
     assert code == 2 and ".parquet or .csv" in out

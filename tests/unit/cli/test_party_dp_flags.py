@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
-import pytest
-
-from fedtab.cli.main import run
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError
-
-
-def invoke(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["fedtab", *args])
-    with pytest.raises(SystemExit) as info:
-        run()
-    captured = capsys.readouterr()
-    return int(info.value.code), captured.err + captured.out
 
 
 def test_toml_round_trip(tmp_path):
@@ -27,7 +14,7 @@ def test_toml_round_trip(tmp_path):
     assert FedtabConfig.from_dict(config.to_dict()) == config
 
 
-def test_flags_override_the_file(monkeypatch, capsys, tmp_path):
+def test_flags_override_the_file(cli, monkeypatch, tmp_path):
     path = tmp_path / "fedtab.toml"
     path.write_text("[privacy]\nparty-epsilon = 8.0\nparty-clip = 0.25\n")
     seen: dict[str, FedtabConfig] = {}
@@ -38,25 +25,25 @@ def test_flags_override_the_file(monkeypatch, capsys, tmp_path):
             raise ConfigError("stopped before running")
 
     monkeypatch.setattr("fedtab.cli.synthesize.FederatedSynthesizer", Stop)
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--demo", "--config", str(path),
+    code, out = cli("synthesize", "--demo", "--config", str(path),
                        "--party-epsilon", "4", "--party-delta", "1e-7")
     assert code == 2 and "stopped before running" in out
     config = seen["config"]
     assert (config.party_epsilon, config.party_delta, config.party_clip) == (4.0, 1e-7, 0.25)
 
 
-def test_similarity_aggregation_with_party_dp_exits_with_the_fix(monkeypatch, capsys, tmp_path):
+def test_similarity_aggregation_with_party_dp_exits_with_the_fix(cli, tmp_path):
     path = tmp_path / "fedtab.toml"
     path.write_text('[run]\naggregation = "similarity"\n')
-    code, out = invoke(monkeypatch, capsys, "synthesize", "--demo", "--config", str(path), "--party-epsilon", "4")
+    code, out = cli("synthesize", "--demo", "--config", str(path), "--party-epsilon", "4")
     assert code == 2
     assert "needs aggregation 'fedavg'" in out and "Set aggregation = 'fedavg'" in out
 
 
-def test_help_states_the_limits(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["fedtab", "synthesize", "--help"])
-    run()  # help returns without exiting when click runs outside standalone mode
-    text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # rich wraps the help inside a box
+def test_help_states_the_limits(cli):
+    code, output = cli("synthesize", "--help")
+    assert code == 0
+    text = " ".join(output.replace("│", " ").split())  # rich wraps the help inside a box
     for limit in ("FedAvg only", "equal party weights instead of row-count weights", "no subsampling amplification",
                   "covers the model updates only", "protected per record by --epsilon, not per party",
                   "with few parties the noise on the mean update is large"):
