@@ -18,7 +18,7 @@ from fedtab.connectors.public_domain import declare_public
 from fedtab.errors import ConfigError, NotFittedError
 from fedtab.evaluation_run import EvaluationRequest, evaluate_on_federation
 from fedtab.federation.checkpoint import check_resume, load_checkpoint
-from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, model_options
+from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, saved_config
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.model_state import ModelState
@@ -153,10 +153,10 @@ def check_resume_inputs(resume: ModelState, config: FedtabConfig, tables: Sequen
 
     The coordinator checks again against what the parties report; this only fails faster.
     """
-    saved_config = config.replace(model_options=model_options(config))
+    saved = saved_config(config)
     rows = {t.name: len(t.frame) - held_out_rows(len(t.frame), config.holdout_share) for t in tables}
-    check_resume(resume, saved_config, rows, schema)
-    return saved_config
+    check_resume(resume, saved, rows, schema)
+    return saved
 
 
 def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share: float = 0.0, seed: int = 0) -> list[StagedParty]:

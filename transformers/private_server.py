@@ -32,6 +32,8 @@ from fedtab.transformers.vocabulary import Vocabulary, reject_reserved
 
 BOUND_Z = 5.0
 BOUND_TAIL = 1e-3
+NOISE_FLOOR = 2.0
+"""Histogram bins below this many standard deviations of the summed noise count as empty (2σ: ~2 % of empty bins survive; bounds use the stricter BOUND_Z)."""
 DAY_SECONDS = 86400.0
 _TIME_DIRECTIVES = ((r"%[fcXT]|%-?[fcXT]", 0.0), (r"%-?S", 1.0), (r"%-?[MR]", 60.0), (r"%-?[HIp]", 3600.0))
 
@@ -75,10 +77,6 @@ def snap_outward(low: np.ndarray, high: np.ndarray, steps: np.ndarray) -> tuple[
     """Widen estimated bounds to the columns' grids so unit-bin histograms sit on real values."""
     grid = np.where(steps > 0, steps, 1.0)
     return np.where(steps > 0, np.floor(low / grid) * grid, low), np.where(steps > 0, np.ceil(high / grid) * grid, high)
-
-
-NOISE_FLOOR = 2.0
-"""Noisy bins below this many standard deviations of the summed noise are taken for empty (2σ: ~2 % of empty bins survive)."""
 
 
 def denoise_histograms(summed: np.ndarray, layout: HistogramLayout, low: np.ndarray, high: np.ndarray,

@@ -97,7 +97,7 @@ def run_federation(
         plan, plan_rounds, start, privacy = _fresh_start(transport, config=config, schema=schema, progress=progress)
     else:
         _refuse_party_dp_resume(party_dp)
-        check_resume(resume, config.replace(model_options=model_options(config)), parties, schema)
+        check_resume(resume, saved_config(config), parties, schema)
         plan, plan_rounds = resume.plan, int(resume.timings.get("plan_rounds", 0))
         start, privacy = resume_start(resume)
         resumed_at = (*resume.resumed_at, *([start.rounds_done] if start.rounds_done < config.rounds else []))
@@ -106,8 +106,8 @@ def run_federation(
                                     {"encoders_s": encoders_done - started, "plan_rounds": float(plan_rounds)}, party_dp)
     if checkpoint is not None and resume is None:
         checkpoint(0, start.weights, [], [])
-    weights, history, warnings = train(transport, plan=plan, config=config, marginals=[], progress=progress, privacy=privacy,
-                                       start=start, on_round=checkpoint, party_dp=party_dp)
+    weights, history, warnings = train(transport, plan=plan, config=config, start=start, progress=progress, privacy=privacy,
+                                       on_round=checkpoint, party_dp=party_dp)
     timings = {"encoders_s": encoders_done - started, "training_s": time.perf_counter() - encoders_done}
     fit = FederatedFit(plan, weights, parties, history, warnings, timings, plan_rounds, model_options(config),
                        ledger_dict(privacy, resumed_at, party_dp), rounds_done=max(config.rounds, start.rounds_done),
@@ -128,10 +128,21 @@ def _fresh_start(
         releases, selections = PlanFitter.release_plan(schema)
         privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
     plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy)
+    return plan, plan_rounds, training_start(config, plan, parties, marginals), privacy
+
+
+def training_start(config: FedtabConfig, plan: TransformPlan, parties: Mapping[str, int],
+                   marginals: list[dict[str, np.ndarray]]) -> TrainingStart:
+    """Round 0: fresh weights and each party's aggregation weight (row counts, or Fed-TGAN's similarity)."""
     names = sorted(parties)
     shares = _aggregation_weights(config, marginals, [parties[p] for p in names], plan)
     weights = create_model(config.model, plan, model_options(config), seed=config.seed).init_weights()
-    return plan, plan_rounds, TrainingStart(weights, {p: float(w) for p, w in zip(names, shares)}), privacy
+    return TrainingStart(weights, {p: float(w) for p, w in zip(names, shares)})
+
+
+def saved_config(config: FedtabConfig) -> FedtabConfig:
+    """The config as model files and checkpoints keep it: with the model options every party built with."""
+    return config.replace(model_options=model_options(config))
 
 
 def _checkpoint_writer(config: FedtabConfig, plan: TransformPlan, parties: dict[str, int], start: TrainingStart,
@@ -139,7 +150,7 @@ def _checkpoint_writer(config: FedtabConfig, plan: TransformPlan, parties: dict[
                        party_dp: PartyDP | None) -> CheckpointWriter | None:
     if config.checkpoint is None:
         return None
-    return CheckpointWriter(config.checkpoint, config.replace(model_options=model_options(config)), plan, parties,
+    return CheckpointWriter(config.checkpoint, saved_config(config), plan, parties,
                             start.party_weights, privacy, timings, resumed_at, party_dp)
 
 
@@ -148,8 +159,7 @@ def _refuse_party_dp_resume(party_dp: PartyDP | None) -> None:
     if party_dp is not None:
         raise ConfigError(
             "A run with party-level DP (party_epsilon) cannot be resumed: Flower's party-level accountant is not "
-            "kept in checkpoints, so the resumed ε would under-count. Rerun from the start, or resume without "
-            "party_epsilon only if the checkpoint's run had none."
+            "kept in checkpoints, so the resumed ε would under-count. Rerun it from the start."
         )
 
 
@@ -211,23 +221,19 @@ def train(
     *,
     plan: TransformPlan,
     config: FedtabConfig,
-    marginals: list[dict[str, np.ndarray]],
+    start: TrainingStart,
     progress: Progress | None = None,
     privacy: PrivacyRun | None = None,
-    start: TrainingStart | None = None,
     on_round: RoundHook | None = None,
     party_dp: PartyDP | None = None,
 ) -> tuple[Weights, list[dict[str, float]], list[str]]:
-    """Training rounds from ``start`` (round 0 and fresh weights unless resuming) to ``config.rounds``.
+    """Training rounds from ``start`` (``training_start`` for a fresh run, a checkpoint's on resume) to ``config.rounds``.
 
     ``on_round`` (the checkpoint) sees every finished round before ``progress`` does, so a crash in
     the progress display still leaves that round checkpointed.
     """
     model = create_model(config.model, plan, model_options(config), seed=config.seed)
     names = sorted(transport.parties)
-    if start is None:
-        shares = _aggregation_weights(config, marginals, [transport.parties[p] for p in names], plan)
-        start = TrainingStart(model.init_weights(), {p: float(w) for p, w in zip(names, shares)})
     weights = start.weights
     static = {
         keys.PLAN: json.dumps(plan.to_dict()),

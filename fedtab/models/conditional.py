@@ -22,7 +22,7 @@ class ConditionalSampler:
         self.dims = np.array([s.dim for s in spans], dtype=np.int64)
         self.cond_offsets = np.concatenate([[0], np.cumsum(self.dims)[:-1]]).astype(np.int64) if spans else np.zeros(0, np.int64)
         self.cond_dim = int(self.dims.sum())
-        self.global_probs = [_normalise(np.asarray(s.counts, dtype=np.float64)) for s in spans]
+        self.global_probs = [normalise(np.asarray(s.counts, dtype=np.float64)) for s in spans]
         self._log_counts = [np.log1p(np.clip(np.asarray(s.counts, dtype=np.float64), 0, None)) for s in spans]
         self._orders: list[np.ndarray] = []
         self._starts: list[np.ndarray] = []
@@ -44,7 +44,7 @@ class ConditionalSampler:
             self._starts.append(np.concatenate([[0], np.cumsum(counts)[:-1]]))
             self._local_counts.append(counts)
             weights = np.where(counts > 0, np.maximum(self._log_counts[j], 1e-3), 0.0)
-            self.train_probs.append(_normalise(weights))
+            self.train_probs.append(normalise(weights))
 
     def sample_train(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Condition vectors, their column masks, and indices of real rows that satisfy them."""
@@ -93,7 +93,8 @@ class ConditionalSampler:
         return mask
 
 
-def _normalise(weights: np.ndarray) -> np.ndarray:
+def normalise(weights: np.ndarray) -> np.ndarray:
+    """Non-negative weights as frequencies; uniform when nothing is left."""
     weights = np.clip(weights, 0, None)
     total = weights.sum()
     if total <= 0:

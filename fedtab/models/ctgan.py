@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from fedtab.errors import ConfigError
 from fedtab.models import ctgan_private, torch_state
 from fedtab.models.base import HorizontalModel, LocalUpdate, Weights
-from fedtab.models.conditional import ConditionalSampler
+from fedtab.models.conditional import ConditionalSampler, normalise
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import register
 from fedtab.rng import isolated_torch_seed, numpy_rng, torch_generator
@@ -304,9 +304,7 @@ def released_marginals(plan) -> list[tuple[int, int, torch.Tensor]]:  # type: ig
 
 
 def _frequencies(values) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    counts = np.clip(np.asarray(values, dtype=np.float64), 0, None)
-    probs = counts / counts.sum() if counts.sum() > 0 else np.full(counts.size, 1.0 / counts.size)
-    probs = np.maximum(probs, 1e-6)
+    probs = np.maximum(normalise(np.asarray(values, dtype=np.float64)), 1e-6)
     return torch.from_numpy(probs / probs.sum()).to(torch.float32)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from fedtab import FederatedSynthesizer, NotFittedError
 from fedtab.federation import keys
-from fedtab.federation.coordinator import fit_plan, run_federation, train
+from fedtab.federation.coordinator import fit_plan, run_federation, train, training_start
 from fedtab.federation.local import LocalTransport
 from fedtab.threads import single_torch_thread
 from fedtab.models.registry import create_model
@@ -63,7 +63,8 @@ def test_one_party_federation_is_the_central_loop(demo_frames, small_config, tmp
     staged = stage_parties([align(table, schema)], tmp_path)
     transport = LocalTransport(staged)
     plan, _, marginals = fit_plan(transport, config=small_config, schema=schema)
-    federated, _, _ = train(transport, plan=plan, config=small_config, marginals=marginals)
+    start = training_start(small_config, plan, transport.parties, marginals)
+    federated, _, _ = train(transport, plan=plan, config=small_config, start=start)
 
     model = create_model("ctgan", plan, small_config.model_options, seed=small_config.seed)
     data = plan.encode(pd.read_parquet(staged[0].path), numpy_rng(small_config.seed, "encode", "only"))
