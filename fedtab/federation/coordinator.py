@@ -195,7 +195,7 @@ def fit_plan(
     rounds = 0
     while (request := fitter.next_request()) is not None:
         common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
-        per_party = {p: {**common, **({} if privacy is None else {keys.DP_PLAN: privacy.plan_json(p)})} for p in names}
+        per_party = {p: {**common, **({} if privacy is None else privacy.stats_config(p))} for p in names}
         replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=per_party[p]) for p in names})
         _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
         if privacy is not None:
