@@ -101,6 +101,7 @@ def build_client_app(resolve_party: Callable[[Context], StagedParty]) -> ClientA
 
     app.query("hello")(handle)
     app.query("stats")(handle)
+    app.query("plan")(handle)
     app.train("model")(handle)
     app.query("evaluate")(handle)
     return app

@@ -2,6 +2,7 @@
 
 HELLO = "query.hello"
 STATS = "query.stats"
+CONSENT = "query.plan"
 TRAIN = "train.model"
 
 ARRAYS = "arrays"

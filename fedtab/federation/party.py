@@ -62,6 +62,8 @@ class PartyWorker:
         try:
             if message_type == keys.HELLO:
                 return self._hello(), state
+            if message_type == keys.CONSENT:
+                return self._consent(payload), state
             if message_type == keys.STATS:
                 return self._stats(payload, state)
             if message_type == keys.TRAIN:
@@ -93,6 +95,13 @@ class PartyWorker:
         train, holdout = _training_and_holdout(self.party, schema_json)
         scores = party_scores(train, synthetic, context=context, holdout_rows=holdout if len(holdout) else None, party=self.party.name)
         return Payload(arrays=scores)
+
+    def _consent(self, payload: Payload) -> Payload:
+        """Accept or refuse the server's plan before any party releases anything (nothing is read or charged)."""
+        plan = PrivacyPlan.from_dict(json.loads(str(payload.config[keys.DP_PLAN])))
+        restore = str(payload.config[keys.DP_RESTORE]) if keys.DP_RESTORE in payload.config else None
+        self._guard().accountant({}, plan, str(payload.config.get(keys.DP_RUN, "")), restore_json=restore)
+        return Payload(config={keys.PARTY: self.party.name})
 
     def _stats(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         config = dict(payload.config)

@@ -20,6 +20,7 @@ import numpy as np
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FederationError, PrivacyBudgetError
 from fedtab.federation import keys
+from fedtab.federation.payload import Payload
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.ledger import PrivacyLedger
@@ -121,6 +122,24 @@ class PrivacyRun:
                 f"The checkpoint's privacy state is malformed ({type(error).__name__}: {error}); it needs the budget, "
                 "every party's plan and accountant. Resume from an intact checkpoint written by fedtab."
             ) from error
+
+
+def confirm_plans(transport: Any, privacy: PrivacyRun, *, resume: bool = False) -> None:
+    """Every party checks its plan against its own policy before any party releases anything.
+
+    Parties answer in parallel on a real federation, so a refusal in the first statistics round would
+    come after the other parties' first releases; this round releases nothing, and a refusal stops the run.
+    On ``resume`` each party also checks the checkpoint's mirror of its accountant against its own record.
+    """
+    names = sorted(privacy.plans)
+    payloads = {p: Payload(config={**privacy.stats_config(p), **(
+        {keys.DP_RESTORE: json.dumps(privacy.accountants[p].state_dict())} if resume and p in privacy.accountants else {})})
+        for p in names}
+    replies = transport.exchange(keys.CONSENT, payloads)
+    missing = sorted(set(names) - set(replies))
+    if missing:
+        raise FederationError(f"Parties {missing} did not answer the privacy plan check; every party must accept its "
+                              "plan before any statistic is released. Check that they are running, then rerun.")
 
 
 def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_releases: int, partition_selections: int) -> PrivacyRun:
