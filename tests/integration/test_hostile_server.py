@@ -66,14 +66,14 @@ def honest_run(config, schema, rows) -> tuple[dict[str, Payload], PrivacyRun | N
     return recorder.sent, privacy
 
 
-def party(staged, policy: PartyPolicy) -> StagedParty:
-    return dataclasses.replace(next(p for p in staged if p.name == PARTY), policy=policy)
+def party(staged, policy: PartyPolicy, name: str = PARTY) -> StagedParty:
+    return dataclasses.replace(next(p for p in staged if p.name == name), policy=policy)
 
 
-def assert_refused(reply: Payload, state: dict, words: str) -> None:
+def assert_refused(reply: Payload, state: dict, words: str, name: str = PARTY) -> None:
     assert reply.config.get(keys.ERROR_KIND) == "PrivacyBudgetError", reply.config
     assert words in str(reply.config[keys.ERROR_MESSAGE]), reply.config[keys.ERROR_MESSAGE]
-    assert f"Party '{PARTY}'" in str(reply.config[keys.ERROR_MESSAGE])
+    assert f"Party '{name}'" in str(reply.config[keys.ERROR_MESSAGE])
     assert reply.arrays == {} and set(reply.config) == {keys.ERROR_KIND, keys.ERROR_MESSAGE} and not reply.metrics
     assert keys.ACCOUNTANT_STATE not in state
 
@@ -95,33 +95,34 @@ def test_a_statistics_request_without_a_plan_is_refused_and_leaks_without_the_po
     assert all(np.array_equal(exact.arrays[k], again.arrays[k]) for k in exact.arrays)  # no noise at all
 
 
-def test_every_lying_plan_is_refused_before_any_release(federation, small_config):
+@pytest.mark.parametrize("name", ["clinic_north", "clinic_south", "clinic_west"])
+def test_every_lying_plan_is_refused_before_any_release(federation, small_config, name):
     schema, staged, rows = federation
     config = small_config.replace(epsilon=1.0, batch_size=100)
     sent, privacy = honest_run(config, schema, rows)
-    plan = privacy.plans[PARTY]
-    worker = PartyWorker(party(staged, ALLOWS))
-    accepted, state = worker.handle(keys.STATS, sent[PARTY], {})
+    plan = privacy.plans[name]
+    accepted, state = PartyWorker(party(staged, ALLOWS, name)).handle(keys.STATS, sent[name], {})
     assert accepted.arrays and keys.ACCOUNTANT_STATE in state  # the honest plan passes: the refusals are specific
 
     inflated, _ = honest_run(config.replace(epsilon=4.0), schema, rows)
     other_kind, _ = honest_run(config.replace(accountant="rdp"), schema, rows)
+    other_party = next(p for p in sorted(privacy.plans) if p != name)
     lies = {
-        "inflated ε": (inflated[PARTY], "the party allows ε = 1"),
-        "smaller noise": (with_plan(sent[PARTY], dataclasses.replace(plan, noise_multiplier=plan.noise_multiplier / 3)),
+        "inflated ε": (inflated[name], "the party allows ε = 1"),
+        "smaller noise": (with_plan(sent[name], dataclasses.replace(plan, noise_multiplier=plan.noise_multiplier / 3)),
                           "by this party's own accountant"),
-        "more steps": (with_plan(sent[PARTY], dataclasses.replace(plan, steps=plan.steps * 20)), "by this party's own accountant"),
-        "other accountant": (other_kind[PARTY], "composes with the rdp accountant; this party uses prv"),
-        "other eps_error": (with_plan(sent[PARTY], dataclasses.replace(plan, eps_error=0.002)), "eps_error 0.002"),
-        "larger δ": (with_plan(sent[PARTY], dataclasses.replace(plan, budget=dataclasses.replace(plan.budget, delta=1e-3))),
+        "more steps": (with_plan(sent[name], dataclasses.replace(plan, steps=plan.steps * 20)), "by this party's own accountant"),
+        "other accountant": (other_kind[name], "composes with the rdp accountant; this party uses prv"),
+        "other eps_error": (with_plan(sent[name], dataclasses.replace(plan, eps_error=0.002)), "eps_error 0.002"),
+        "larger δ": (with_plan(sent[name], dataclasses.replace(plan, budget=dataclasses.replace(plan.budget, delta=1e-3))),
                      "is above the party's δ"),
-        "more rows claimed": (with_plan(sent[PARTY], dataclasses.replace(plan, party_rows=plan.party_rows * 10)),
+        "more rows claimed": (with_plan(sent[name], dataclasses.replace(plan, party_rows=plan.party_rows * 10)),
                               f"this party trains on {plan.party_rows}"),
-        "another party's plan": (with_plan(sent[PARTY], privacy.plans["clinic_south"]), "made for party 'clinic_south'"),
+        "another party's plan": (with_plan(sent[name], privacy.plans[other_party]), f"made for party '{other_party}'"),
     }
-    for lie, (message, words) in lies.items():
-        reply, after = PartyWorker(party(staged, ALLOWS)).handle(keys.STATS, message, {})
-        assert_refused(reply, after, words)
+    for message, words in lies.values():
+        reply, after = PartyWorker(party(staged, ALLOWS, name)).handle(keys.STATS, message, {})
+        assert_refused(reply, after, words, name)
 
 
 def training_message(privacy: PrivacyRun, rounds: int, **dp: object) -> Payload:
