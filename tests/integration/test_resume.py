@@ -292,9 +292,13 @@ def test_an_edited_accountant_history_is_refused(demo_frames, dp_config, second_
     history[0]["noise_multiplier"] *= 2  # claim the encoder statistics were noisier than they were
     edited = second_crash.with_name("edited.ckpt")
     state.save(edited)
+    records = {p: p.read_bytes() for p in second_crash.parent.glob("fedtab-*.json")}
     with pytest.raises(PrivacyBudgetError, match="(?s)Party 'clinic_north' refuses to resume.*does not match the "
                                                   "party's own record of the run.*edited"):
-        FederatedSynthesizer(dp_config, engine="local").fit(demo_frames, resume_from=edited)
+        FederatedSynthesizer(dp_config.replace(checkpoint=str(second_crash.with_name("after-edit.ckpt"))),
+                             engine="local").fit(demo_frames, resume_from=edited)
+    assert {p: p.read_bytes() for p in second_crash.parent.glob("fedtab-*.json")} == records and len(records) == 3
+    assert not second_crash.with_name("after-edit.ckpt").exists()
 
 
 def test_a_checkpoint_without_the_parties_records_cannot_be_resumed(demo_frames, dp_config, second_crash, tmp_path):
