@@ -86,7 +86,7 @@ class PartyPolicy:
     def describe(self) -> str:
         if self.epsilon is None:
             return "no budget of its own" + (" (DP required)" if self.require_dp else "")
-        delta = "the plan's δ up to 0.1/rows" if self.delta is None else f"δ = {self.delta:.3g}"
+        delta = "the plan's δ up to min(1e-5, 0.1/rows)" if self.delta is None else f"δ ≤ {self.delta:.3g}"
         settings = self.settings()
         return (f"ε ≤ {self.epsilon:.3g} at {delta}, accountant {settings.kind} with eps_error {settings.eps_error:.3g}"
                 + (", DP required" if self.require_dp else ""))

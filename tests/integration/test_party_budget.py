@@ -53,6 +53,18 @@ def test_the_cli_names_the_party_and_the_figures(cli, tmp_path):
     assert "Traceback" not in output and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("flag", ["clinic_a", "clinic_a=lots", "=1"])
+def test_a_malformed_party_budget_flag_is_refused_in_one_line(cli, tmp_path, flag):
+    code, output = cli("synthesize", "--demo", "--engine", "local", "--party-budget", flag, "--out", str(tmp_path / "s.csv"))
+    assert code == ConfigError.exit_code and "--party-budget must look like NAME=EPSILON" in output
+    assert "Traceback" not in output and not list(tmp_path.iterdir())
+
+
+def test_a_budget_for_a_party_that_is_not_in_the_run_is_refused(demo_frames, small_config):
+    with pytest.raises(ConfigError, match=r"party_budgets names \['clinic_east'\], which are not parties of this run"):
+        FederatedSynthesizer(small_config.replace(epsilon=1.0, party_budgets={"clinic_east": 1.0}), engine="local").fit(demo_frames)
+
+
 def test_a_run_without_dp_is_refused_by_parties_that_require_it(demo_frames, small_config):
     config = small_config.replace(party_budgets={name: 2.0 for name in demo_frames})
     with pytest.raises(PrivacyBudgetError, match="requires differential privacy and the request carries no privacy plan"):
