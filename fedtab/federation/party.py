@@ -110,12 +110,13 @@ class PartyWorker:
         plan_json = str(c[keys.PLAN])
         seed = int(c[keys.RUN + ".seed"])
         data = _encoded_rows(self.party, plan_json, seed)
-        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
         if keys.DP_NOISE in c:
             state = with_noise_seed(state)
         if keys.DP_RESTORE in c:
             state = restored_accountant(state, str(c[keys.DP_RESTORE]), self.party.name)
         privacy = self._training_privacy(c, state)
+        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])),
+                             seed=seed, private=privacy is not None)
         update = model.local_update(
             dict(payload.arrays),
             data,
