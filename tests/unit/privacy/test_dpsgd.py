@@ -168,3 +168,23 @@ def test_trainer_refuses_foreign_parameters_and_bad_settings() -> None:
     trainer = _trainer(_mlp(), "ghost")
     with pytest.raises(ConfigError, match=r"one loss per row \(shape \(batch,\)\)"):
         trainer.step(torch.zeros(3, 1))
+
+
+@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+def test_several_private_modules_are_clipped_as_one_row_gradient(mode: str) -> None:
+    """The model trainer hands Opacus its private modules as one ModuleDict and calls them one by one
+    (TVAE: encoder, then decoder). Each row's gradient across both is clipped to C together: the step
+    is at most rows × C / B, where clipping each module on its own would allow √2 × that."""
+    net = _mlp(2)
+    pair = nn.ModuleDict({"encoder": net[:2], "decoder": net[2]})
+    before = {name: _flat(module) for name, module in pair.items()}
+    trainer = PrivateTrainer(module=pair, optimizer=torch.optim.SGD(pair.parameters(), lr=1.0), num_rows=64,
+                             batch_size=8, noise_multiplier=1e-9, max_grad_norm=0.5,
+                             accountant=PartyAccountant("clinic"), rng=np.random.default_rng(0), grad_sample_mode=mode)
+    x, y = _data()
+    rows = torch.tensor([3, 9, 20])
+    trainer.step(1e4 * (pair["decoder"](pair["encoder"](x[rows])).squeeze(-1) - y[rows]) ** 2)
+    moved = {name: (_flat(module) - before[name]).norm().item() for name, module in pair.items()}
+    update = float(np.hypot(moved["encoder"], moved["decoder"]))
+    assert 0.5 / 8 < update <= 3 * 0.5 / 8 + 1e-6
+    assert min(moved.values()) > 0  # both modules stepped: Opacus's hooks saw both calls
