@@ -31,7 +31,7 @@ def parse_party(text: str) -> tuple[str, str]:
 
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name (ctgan).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan or tvae.")] = None,
     rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.")] = None,
     local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.")] = None,
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write (default: as many as the parties hold).")] = None,
