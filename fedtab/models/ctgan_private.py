@@ -1,8 +1,8 @@
 """CTGAN's pieces for record-level DP: the pair discriminator, its per-row loss, its generator step (ALGORITHMS §4).
 
-Only the discriminator reads real rows, so only it is a private module (the trainer runs DP-SGD on it); the generator learns from
-the discriminator's (already private) weights and the plan's released category counts, which is
-post-processing. Opacus rules out CTGAN's own critic: the gradient penalty is a double backward
+Only the discriminator reads real rows, so only it is a private module (the trainer runs DP-SGD
+on it); the generator learns from the discriminator's (already private) weights and the plan's
+released category counts, which is post-processing. Opacus rules out CTGAN's own critic: the gradient penalty is a double backward
 that escapes per-sample gradients, pac = 10 clashes with Poisson batches, and ghost clipping cannot
 see a layer used twice in one forward. So the private discriminator scores one (real, fake) pair,
 in random order, as ONE sample in one forward: its logit says "the first row is the real one",
