@@ -53,7 +53,8 @@ class HorizontalModel(ABC):
       ``self.private`` (a plugin may build a DP-friendly variant when ``private`` is true). The
       caller seeds it; the weights travel as ``"<module>.<parameter>"``.
     - ``private_modules``: names of the modules that read real rows. Under DP the trainer wraps
-      exactly these, together, with Opacus (ghost clipping), after Opacus's validator passed them.
+      exactly these, together, with Opacus (ghost clipping, or ``grad_sample_mode = "hooks"`` for a
+      layer called twice in one forward), after Opacus's validator passed them.
     - ``make_optimizers(modules)``: optimizers by name; their state stays on the party between
       rounds. Under DP one of them must hold exactly the private modules' parameters.
     - ``private_loss(modules, real, rng)``: one loss per real row (shape ``(batch,)``) from the
@@ -76,6 +77,8 @@ class HorizontalModel(ABC):
 
     name: ClassVar[str]
     private_modules: ClassVar[tuple[str, ...]] = ()
+    grad_sample_mode: ClassVar[str] = "ghost"
+    """Opacus's per-row gradient norms without per-row gradients; "hooks" for a layer called twice in a forward."""
 
     def __init__(self, plan: TransformPlan, options: Mapping[str, Any] | None = None, *, seed: int = 0,
                  private: bool = False) -> None:

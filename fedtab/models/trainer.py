@@ -82,7 +82,7 @@ def _private_round(model: HorizontalModel, modules: Modules, optimizers: Optimiz
     every = model.public_every()
     with PrivateTrainer(module=private, optimizer=optimizer, num_rows=len(real), batch_size=batch,
                         noise_multiplier=float(privacy.noise_multiplier), max_grad_norm=float(privacy.max_grad_norm),
-                        accountant=accountant, rng=noise_rng, grad_sample_mode="ghost") as dp:
+                        accountant=accountant, rng=noise_rng, grad_sample_mode=model.grad_sample_mode) as dp:
         for step in range(steps):
             rows = torch.from_numpy(dp.sample_rows())
             dp.step(model.private_loss(modules, real[rows], rng))
