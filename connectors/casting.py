@@ -125,7 +125,21 @@ def _categorical(series: pd.Series, column: ColumnSchema, where: str) -> pd.Seri
                 f"{where} holds values outside the declared categories ({describe_bad(text, unknown)}). "
                 "Add them to the categories or clean those rows."
             )
+    if column.is_integer:
+        return _codes(series, column, where)
     return text
+
+
+def _codes(series: pd.Series, column: ColumnSchema, where: str) -> pd.Series:
+    """Integer category codes stay integers, so they come back as written (1, not '1' or 1.0)."""
+    numbers, bad = to_number(series)
+    if bad.any():
+        raise SchemaError(
+            f"{where} holds text ({describe_bad(series, bad)}) where the schema has integer category codes. "
+            f"Set the column's kind to categorical in every party (--column {column.name}=categorical), "
+            "so every party reads it as text."
+        )
+    return _integers(numbers, column, where)
 
 
 def _refuse_missing(values: pd.Series, column: ColumnSchema, where: str) -> None:

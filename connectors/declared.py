@@ -13,7 +13,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from fedtab.connectors.dtypes import NAIVE_DATETIME, export_dtype
-from fedtab.connectors.values import is_integral, to_number
+from fedtab.connectors.values import integer_codes, is_integral, to_number
 from fedtab.errors import SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
@@ -42,6 +42,8 @@ def _fit_column(series: pd.Series, column: ColumnSchema) -> ColumnSchema:
         is_integer = is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype) and is_integral(series)
     elif column.kind is ColumnKind.NUMERICAL and column.note == INTEGER_FROM_DATA:
         is_integer = is_integral(to_number(series)[0])
+    elif column.kind is ColumnKind.CATEGORICAL and column.categories is None:
+        is_integer = integer_codes(series)
     datetime_dtype = column.dtype if column.dtype.startswith("datetime64") else NAIVE_DATETIME
     dtype = export_dtype(column.kind, is_integer=is_integer, has_missing=has_missing, datetime_dtype=datetime_dtype)
     return replace(column, is_integer=is_integer, has_missing=has_missing, dtype=dtype)

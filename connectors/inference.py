@@ -25,6 +25,7 @@ from fedtab.connectors.values import (
     describe_bad,
     guess_date_format,
     is_boolean_pair,
+    integer_codes,
     is_integral,
     to_boolean,
     to_datetime,
@@ -36,6 +37,15 @@ from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 PACKED_SPAN = 2.0
 ID_SHARE = 0.95
 """Share of non-missing rows that must be distinct for a column to be identifier-like."""
+
+CODED_MAX_DISTINCT = 12
+"""At most this many distinct integers (credit default's PAY_0 holds 11: -2..8) for a column to read as codes."""
+CODED_MAX_MAGNITUDE = 20
+"""Codes are small: every value within ±20. Counts and measurements reach further and stay numerical."""
+CODED_REPEATS = 5
+"""Codes repeat: at least this many rows per distinct value on average, so [1, 2, 3] stays a number."""
+CODED_NOTE = "coded categorical"
+"""How a column's note starts when inference read its few small integers as category codes."""
 
 _NUMBER_OBJECTS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "integer-na"})
 _DATE_OBJECTS = frozenset({"datetime", "datetime64", "date"})
@@ -67,8 +77,8 @@ def infer_schema(
     unknown = sorted(set(kinds) - set(frame.columns))
     if unknown:
         raise ConfigError(
-            f"Overrides name columns that party '{party}' does not have: {unknown}; "
-            f"its columns are {list(frame.columns)}. Fix the column names in the overrides."
+            f"Column kinds are set for columns that party '{party}' does not have: {unknown}; "
+            f"its columns are {list(frame.columns)}. Fix the names in --column, [columns] or columns=."
         )
     columns = (
         infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party)
@@ -157,12 +167,32 @@ def _datetime(series: pd.Series, name: str, note: str = "") -> ColumnSchema:
 def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
     integer = is_integral(series)
     missing = bool(series.isna().any())
+    if integer and _coded(series):
+        return _coded_categorical(series, name, missing)
     distinct = int(series.nunique(dropna=True)) if integer and present >= id_threshold else 0
     if _id_like(distinct, present, id_threshold) and _packed(series, distinct):
         note = _id_note(distinct, present) + "; if it is a measurement, override it as numerical"
         return _identifier(series, name, note, integer=True)
     dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
     return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
+
+
+def _coded(series: pd.Series) -> bool:
+    """Few distinct small integers (a 0/1 flag, SEX 1/2, EDUCATION 0..6): category codes, not a quantity."""
+    values = series.dropna()
+    if values.empty or float(values.abs().max()) > CODED_MAX_MAGNITUDE:
+        return False
+    distinct = int(values.nunique())
+    return distinct <= CODED_MAX_DISTINCT and len(values) >= CODED_REPEATS * distinct
+
+
+def _coded_categorical(series: pd.Series, name: str, missing: bool) -> ColumnSchema:
+    codes = sorted(int(v) for v in series.dropna().unique())
+    shown = ", ".join(str(c) for c in codes[:6]) + (", …" if len(codes) > 6 else "")
+    note = (f"{CODED_NOTE}: {len(codes)} distinct small integers ({shown}) read as categories; "
+            f"to model it as a number, set its kind to numerical (--column {name}=numerical)")
+    dtype = export_dtype(ColumnKind.CATEGORICAL, is_integer=True, has_missing=missing)
+    return ColumnSchema(name, ColumnKind.CATEGORICAL, dtype, is_integer=True, has_missing=missing, note=note)
 
 
 def _packed(series: pd.Series, distinct: int) -> bool:
@@ -227,7 +257,10 @@ def _declared(series: pd.Series, name: str, kind: ColumnKind, party: str) -> Col
     if kind is ColumnKind.IDENTIFIER:
         integer = is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype) and is_integral(series)
         return _identifier(series, name, "declared identifier; not modelled, fresh ids are generated", integer=integer)
-    return ColumnSchema(name, kind, "object", has_missing=bool(series.isna().any()), note=note)
+    missing = bool(series.isna().any())
+    integer = integer_codes(series)
+    dtype = export_dtype(kind, is_integer=integer, has_missing=missing)
+    return ColumnSchema(name, kind, dtype, is_integer=integer, has_missing=missing, note=note)
 
 
 def _declared_numbers(series: pd.Series, where: str) -> pd.Series:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fedtab.connectors.casting import conform
 from fedtab.connectors.dtypes import export_dtype
+from fedtab.connectors.inference import CODED_NOTE
 from fedtab.connectors.values import describe_bad, to_boolean, to_datetime, to_number
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
@@ -26,7 +27,7 @@ _RESOLVABLE = {
 """Kind pairs one party may see where another sees the richer kind: a party whose yes/no column
 holds only 'yes' infers categorical. Merged when every value fits the richer kind."""
 
-_INTEGRAL_KINDS = (ColumnKind.NUMERICAL, ColumnKind.IDENTIFIER)
+_INTEGRAL_KINDS = (ColumnKind.NUMERICAL, ColumnKind.IDENTIFIER, ColumnKind.CATEGORICAL)
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,27 @@ def _merge(name: str, seen: list[_Seen]) -> tuple[ColumnSchema | None, list[str]
         kind = ColumnKind.IDENTIFIER
     elif len(kinds) == 1:
         kind = kinds.pop()
+    elif _coded_against_numbers(kinds, present):
+        return _merged_column(name, ColumnKind.NUMERICAL, seen, present, note=_coded_note(name, present))
     else:
         resolved = _resolve(kinds, present)
         if resolved is None:
             return None, _conflicts(name, present)
         kind = resolved
     return _merged_column(name, kind, seen, present)
+
+
+def _coded_against_numbers(kinds: set[ColumnKind], present: list[_Seen]) -> bool:
+    """Integers read as codes at some parties (few distinct values there) and as numbers at others."""
+    return kinds == {ColumnKind.NUMERICAL, ColumnKind.CATEGORICAL} and all(
+        s.column.note.startswith(CODED_NOTE) for s in present if s.column.kind is ColumnKind.CATEGORICAL
+    )
+
+
+def _coded_note(name: str, present: list[_Seen]) -> str:
+    coded = ", ".join(f"'{s.party}'" for s in present if s.column.kind is ColumnKind.CATEGORICAL)
+    return (f"integers read as category codes at {coded} but as numbers at other parties; modelled as numerical. "
+            f"To model it as categories, set its kind (--column {name}=categorical)")
 
 
 def _resolve(kinds: set[ColumnKind], present: list[_Seen]) -> ColumnKind | None:
@@ -184,7 +200,7 @@ def _why(side: _Seen, against: _Seen) -> str:
 
 
 def _merged_column(
-    name: str, kind: ColumnKind, seen: list[_Seen], present: list[_Seen]
+    name: str, kind: ColumnKind, seen: list[_Seen], present: list[_Seen], note: str | None = None
 ) -> tuple[ColumnSchema | None, list[str]]:
     problems = _declared_disagreements(name, present)
     has_missing = any(s.column.has_missing or s.values.isna().any() for s in seen)
@@ -201,6 +217,7 @@ def _merged_column(
         datetime_format=formats.pop() if len(formats) == 1 else None,
         bounds=next((s.column.bounds for s in present if s.column.bounds is not None), None),
         categories=next((s.column.categories for s in present if s.column.categories is not None), None),
+        note=base.note if note is None else note,
     )
     return (None, problems) if problems else (column, [])
 

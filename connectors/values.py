@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import infer_dtype, is_bool_dtype, is_float_dtype
+from pandas.api.types import infer_dtype, is_bool_dtype, is_float_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
 from fedtab.connectors.dtypes import datetime_dtype_of
@@ -46,6 +46,19 @@ def is_integral(series: pd.Series) -> bool:
         return True
     finite = np.isfinite(values)
     return bool(finite.all() and (np.abs(values) <= _MAX_EXACT_FLOAT).all() and (values == np.floor(values)).all())
+
+
+def integer_codes(series: pd.Series) -> bool:
+    """Whether a categorical column holds integers (as numbers, or as text spelled exactly like them: '7', not '007')."""
+    if is_bool_dtype(series.dtype) or series.notna().sum() == 0:
+        return False
+    if is_numeric_dtype(series.dtype):
+        return is_integral(series)
+    words = pd.Index(as_text(series).dropna().unique())
+    numbers = pd.to_numeric(words, errors="coerce")
+    if numbers.isna().any() or not is_integral(pd.Series(numbers)):
+        return False
+    return bool((pd.Index(numbers.astype("int64").astype(str)) == words).all())
 
 
 def to_number(series: pd.Series) -> tuple[pd.Series, pd.Series]:

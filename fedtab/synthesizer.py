@@ -70,6 +70,9 @@ class FederatedSynthesizer:
     ) -> FederatedSynthesizer:
         """Read each party's table, reconcile schemas, run the federation; returns self.
 
+        ``overrides`` (column -> kind) add to the config's ``columns``, the one place column kinds
+        are set; they are saved with the model.
+
         With ``evaluate``, each party first holds out ``holdout_share`` of its rows (0.2 unless
         set) and, after training, scores the synthetic table against its own rows; the aggregated
         report is ``report_``. With ``resume_from`` (a checkpoint written with ``checkpoint`` set),
@@ -83,7 +86,9 @@ class FederatedSynthesizer:
         config = self._resolved_config(resume)
         if evaluate is not None and config.holdout_share == 0:
             config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
-        tables = load_parties(parties, overrides=overrides, metadata=metadata)
+        if overrides:
+            config = dataclasses.replace(config, columns={**config.columns, **overrides})
+        tables = load_parties(parties, overrides=config.columns, metadata=metadata)
         schema = declare_public(reconcile(tables), config.public_domain)
         aligned = [align(t, schema) for t in tables]
         for table in aligned:

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
+from fedtab.connectors.inference import CODED_NOTE
+from fedtab.connectors.sdv_metadata import PERSONAL_NOTE
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
@@ -26,6 +28,17 @@ def parse_party(text: str) -> tuple[str, str]:
     if not sep or not name.strip() or not source.strip():
         raise ConfigError(f"--party must look like NAME=PATH_OR_URL (e.g. clinic_a=data/a.csv); got '{text}'.")
     return name.strip(), source.strip()
+
+
+def parse_columns(texts: list[str]) -> dict[str, str]:
+    """``--column SEX=categorical`` flags as column -> kind; FedtabConfig checks the kind words."""
+    kinds: dict[str, str] = {}
+    for text in texts:
+        name, sep, kind = text.partition("=")
+        if not sep or not name.strip() or not kind.strip():
+            raise ConfigError(f"--column must look like NAME=KIND (e.g. SEX=categorical); got '{text}'.")
+        kinds[name.strip()] = kind.strip()
+    return kinds
 
 
 def synthesize(
@@ -53,6 +66,7 @@ def synthesize(
     engine: Annotated[str, typer.Option(help="simulation (Flower, default) or local (in-process).")] = "simulation",
     demo: Annotated[bool, typer.Option("--demo", help="Run the shipped 3-party demo federation.")] = False,
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",
+    column: Annotated[Optional[list[str]], typer.Option("--column", help="NAME=KIND sets a column's kind (categorical, numerical, boolean, datetime, id) at every party; repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
     from fedtab.cli.progress import round_progress
@@ -66,6 +80,8 @@ def synthesize(
                             party_epsilon=party_epsilon, party_delta=party_delta, party_clip=party_clip,
                             public_domain=read_public_domain(public_domain) if public_domain else None,
                             checkpoint=str(checkpoint) if checkpoint else None)
+    if column:
+        settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)
@@ -111,12 +127,14 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "output": str(target),
         "rows": rows,
         "columns": len(state.plan.schema),
-        "parties": state.parties,
+        "parties": dict(sorted(state.parties.items())),
         "model": state.config.model,
         "rounds": state.config.rounds,
         "final_losses": {k: last[k] for k in ("loss_g", "loss_d") if k in last},
         "timings_s": {**{k: round(v, 2) for k, v in state.timings.items()}, "sampling_s": round(sample_s, 2), "total_s": round(total_s, 2)},
         "notes": list(state.plan.notes),
+        "coded_categorical": [c.name for c in state.plan.schema if c.note.startswith(CODED_NOTE)],
+        "personal_data": [c.name for c in state.plan.schema if c.note.startswith(PERSONAL_NOTE)],
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
         "resumed_at": list(state.resumed_at),
@@ -127,8 +145,14 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
 def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def]
     table = Table(title="fedtab synthesize", show_header=False, title_justify="left")
     table.add_row("output", f"{summary['output']} ({summary['rows']} rows × {summary['columns']} columns)")
-    table.add_row("parties", ", ".join(f"{k} ({v} rows)" for k, v in summary["parties"].items()))
-    table.add_row("model", f"{summary['model']}, {summary['rounds']} rounds; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
+    table.add_row("parties", ", ".join(f"{k} ({plural(v, 'row')})" for k, v in summary["parties"].items()))
+    table.add_row("model", f"{summary['model']}, {plural(summary['rounds'], 'round')}; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
+    if summary["coded_categorical"]:
+        table.add_row("kinds", f"{', '.join(summary['coded_categorical'])}: few small integers, read as categories. "
+                      "To model one as a number: --column NAME=numerical")
+    if summary["personal_data"]:
+        table.add_row("[bold yellow]personal data[/]", f"{', '.join(summary['personal_data'])}: not modelled (the "
+                      "metadata marks them personal data); synthetic rows get fresh values. To model one: --column NAME=categorical")
     t = summary["timings_s"]
     table.add_row("time", f"encoders {t.get('encoders_s', 0):.1f} s, training {t.get('training_s', 0):.1f} s, sampling {t['sampling_s']:.1f} s, total {t['total_s']:.1f} s")
     if summary["resumed_at"]:
@@ -145,6 +169,11 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
         table.add_row("[yellow]warning[/]", warning)
     _out.print(table)
     _out.print(frame.head(5).to_string(max_colwidth=14))
+
+
+def plural(count: int, word: str) -> str:
+    """'1 round', '3 rounds'."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _privacy_text(privacy: dict | str) -> str:

@@ -92,9 +92,10 @@ def test_categorical_override_keeps_leading_zeros(tmp_path: Path) -> None:
     assert party.schema["code"].dtype == "object"
 
 
-def test_categorical_override_on_a_frame_writes_whole_numbers_plainly() -> None:
+def test_categorical_override_keeps_whole_numbers_integers() -> None:
     party = load_party("a", pd.DataFrame({"n": [1.0, np.nan, 3.0]}), overrides={"n": "categorical"})
-    assert party.frame["n"].tolist() == ["1", None, "3"]
+    assert party.frame["n"].tolist() == [1, pd.NA, 3]
+    assert (party.schema["n"].kind.value, party.schema["n"].dtype, party.schema["n"].is_integer) == ("categorical", "Int64", True)
 
 
 def test_latin1_file_with_encoding(tmp_path: Path) -> None:

@@ -138,3 +138,21 @@ def test_align_casts_to_the_merged_dtypes() -> None:
     assert aligned.frame["n"].dtype == "float64"
     assert aligned.schema is schema
     assert [str(t) for t in aligned.frame.dtypes] == [c.dtype for c in schema]
+
+
+def test_codes_at_one_party_and_numbers_at_another_merge_as_numbers_with_a_note() -> None:
+    a = load_party("a", pd.DataFrame({"kids": [0, 1, 2] * 10}))
+    b = load_party("b", pd.DataFrame({"kids": list(range(15)) * 3}))
+    assert (a.schema["kids"].kind, b.schema["kids"].kind) == (ColumnKind.CATEGORICAL, ColumnKind.NUMERICAL)
+    merged = reconcile([a, b])["kids"]
+    assert (merged.kind, merged.dtype) == (ColumnKind.NUMERICAL, "int64")
+    assert "--column kids=categorical" in merged.note
+    assert align(a, reconcile([a, b])).frame["kids"].dtype == "int64"
+
+
+def test_coded_categories_stay_integers_through_align() -> None:
+    a = load_party("a", pd.DataFrame({"sex": [1, 2] * 10}))
+    b = load_party("b", pd.DataFrame({"sex": [2, 1, 1] * 10}))
+    schema = reconcile([a, b])
+    assert (schema["sex"].kind, schema["sex"].dtype) == (ColumnKind.CATEGORICAL, "int64")
+    assert align(b, schema).frame["sex"].tolist()[:3] == [2, 1, 1]
