@@ -19,6 +19,7 @@ from fedtab.connectors.public_domain import read_public_domain
 from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
 from fedtab.errors import FedtabError
 from fedtab.privacy.ledger import PrivacyLedger
+from fedtab.progress import metrics_text
 from fedtab.synthesizer import FederatedSynthesizer
 
 DEMO = "Demo federation (3 clinics from UCI Adult)"
@@ -100,7 +101,7 @@ def run(sources: dict[str, Path], config: FedtabConfig, engine: str) -> None:
         if stage == "encoders":
             bar.progress(0.0, text=f"Encoder statistics, round {done}")
         else:
-            losses = ", ".join(f"{k} {record[k]:+.3f}" for k in ("loss_g", "loss_d") if k in record)
+            losses = metrics_text(record)
             bar.progress(done / total, text=f"Training round {done}/{total}  {losses}")
 
     synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress)

@@ -22,6 +22,7 @@ from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress,
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.model_state import ModelState
+from fedtab.progress import progress_display
 from fedtab.sampler import sample_table
 from fedtab.schema import ColumnKind, PartyTable, TableSchema
 
@@ -63,13 +64,15 @@ class FederatedSynthesizer:
         *,
         overrides: Mapping[str, str | ColumnKind] | None = None,
         metadata: TableSchema | None = None,
-        progress: Progress | None = None,
+        progress: Progress | bool | None = None,
         tap: Tap | None = None,
         evaluate: EvaluationRequest | None = None,
         resume_from: str | Path | ModelState | None = None,
     ) -> FederatedSynthesizer:
         """Read each party's table, reconcile schemas, run the federation; returns self.
 
+        ``progress=True`` shows a bar with the rounds and each round's metrics (losses); a callable
+        ``progress(stage, done, total, record)`` receives the same reports instead.
         ``overrides`` (column -> kind) add to the config's ``columns``, the one place column kinds
         are set; they are saved with the model.
 
@@ -99,9 +102,9 @@ class FederatedSynthesizer:
                 self.report_, self.state_ = None, dataclasses.replace(resume, config=saved_config)
                 return self
         after = None if evaluate is None else partial(evaluate_on_federation, config=config, request=evaluate)
-        with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir:
+        with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir, progress_display(progress, config.rounds) as shown:
             staged = stage_parties(aligned, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed)
-            fit = self._run(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after, resume=resume)
+            fit = self._run(staged, config=config, schema=schema, progress=shown, tap=tap, after_training=after, resume=resume)
         self.report_ = fit.after_training
         self.state_ = fit.to_state(config)
         return self

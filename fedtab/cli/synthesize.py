@@ -69,7 +69,7 @@ def synthesize(
     column: Annotated[Optional[list[str]], typer.Option("--column", help="NAME=KIND sets a column's kind (categorical, numerical, boolean, datetime, id) at every party; repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
-    from fedtab.cli.progress import round_progress
+    from fedtab.progress import round_progress
     from fedtab.demo import demo_config, demo_parties
 
     resumed = load_checkpoint(resume) if resume else None

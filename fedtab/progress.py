@@ -1,14 +1,32 @@
-"""A rich progress display fed by the coordinator's progress callback, shown from the first round on."""
+"""A rich progress display fed by the coordinator's progress callback, for the CLI and the SDK's ``progress=True``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import ContextManager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from fedtab.federation.coordinator import Progress as ProgressCallback
+
+SHOWN_METRICS = 4
+"""At most this many of a round's metrics are shown next to the bar."""
+
+
+def metrics_text(record: Mapping[str, object]) -> str:
+    """A round's numbers, whatever the model reports (losses first): 'loss_d -0.412  loss_g +1.203'."""
+    numbers = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "round"}
+    ordered = sorted(numbers, key=lambda k: (not k.startswith("loss"), k))[:SHOWN_METRICS]
+    return "  ".join(f"{k} {float(numbers[k]):+.3f}" for k in ordered)
+
+
+def progress_display(progress: ProgressCallback | bool | None, rounds: int) -> ContextManager[ProgressCallback | None]:
+    """``True``: a rich bar on the terminal; a callable: itself; ``None``/``False``: nothing."""
+    if progress is True:
+        return round_progress(Console(stderr=True), rounds)
+    return nullcontext(progress or None)
 
 
 @contextmanager
@@ -33,7 +51,6 @@ def round_progress(console: Console, rounds: int, *, enabled: bool = True) -> It
             if not bar.tasks[tasks["training"]].started:
                 bar.update(tasks["encoders"], total=bar.tasks[tasks["encoders"]].completed)
                 bar.start_task(tasks["training"])
-            losses = "  ".join(f"{k} {record[k]:+.3f}" for k in ("loss_g", "loss_d") if k in record)
-            bar.update(tasks["training"], completed=done, losses=losses)
+            bar.update(tasks["training"], completed=done, total=total, losses=metrics_text(record))
 
         yield update
