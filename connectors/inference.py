@@ -7,6 +7,7 @@ row, so a million-row column with a hundred thousand distinct values stays cheap
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,9 @@ from pandas.api.types import (
 from fedtab.connectors.dtypes import datetime_dtype_of, export_dtype
 from fedtab.connectors.values import (
     DATE_SHARE,
+    SPELLINGS,
     as_text,
+    boolean_tokens,
     describe_bad,
     guess_date_format,
     is_boolean_pair,
@@ -84,6 +87,24 @@ def infer_schema(
         infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party)
         for name in frame.columns
     )
+    return spelled(TableSchema(tuple(columns)), frame)
+
+
+def spelled(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
+    """The schema with the spellings the synthetic table is written back in: a CSV's missing marker and
+    boolean words (left by the reader in ``frame.attrs``), or the words of a text column read as booleans."""
+    found = frame.attrs.get(SPELLINGS, {})
+    columns = []
+    for column in schema:
+        seen = found.get(column.name, {})
+        tokens = column.tokens
+        if column.kind is ColumnKind.BOOLEAN and tokens is None:
+            if "true" in seen and "false" in seen:
+                tokens = (seen["true"], seen["false"])
+            elif column.name in frame.columns:
+                tokens = boolean_tokens(frame[column.name])
+        columns.append(replace(column, tokens=tokens if column.kind is ColumnKind.BOOLEAN else None,
+                               missing_token=seen.get("missing", column.missing_token)))
     return TableSchema(tuple(columns))
 
 

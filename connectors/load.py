@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from fedtab.connectors.casting import conform
 from fedtab.connectors.declared import fit_declared
-from fedtab.connectors.inference import infer_schema, parse_kinds
+from fedtab.connectors.inference import infer_schema, parse_kinds, spelled
 from fedtab.connectors.sources import Source, read_source
 from fedtab.connectors.values import DATE_SHARE
 from fedtab.errors import ConfigError
@@ -47,7 +47,7 @@ def load_party(
     text_columns = _text_columns(parse_kinds(overrides, party=name), metadata)
     frame = read_source(name, source, table=table, query=query, encoding=encoding, text_columns=text_columns)
     if metadata is not None:
-        schema = fit_declared(frame, metadata, party=name)
+        schema = spelled(fit_declared(frame, metadata, party=name), frame)
         return PartyTable(name, conform(frame, schema, party=name), schema)
     schema = infer_schema(frame, overrides=overrides, id_threshold=id_threshold, party=name)
     return PartyTable(name, conform(frame, schema, party=name, date_tolerance=1.0 - DATE_SHARE), schema)

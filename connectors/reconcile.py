@@ -218,6 +218,8 @@ def _merged_column(
         bounds=next((s.column.bounds for s in present if s.column.bounds is not None), None),
         categories=next((s.column.categories for s in present if s.column.categories is not None), None),
         note=base.note if note is None else note,
+        tokens=next((s.column.tokens for s in present if s.column.tokens is not None), None) if kind is ColumnKind.BOOLEAN else None,
+        missing_token=next((s.column.missing_token for s in seen if s.column.missing_token is not None), None),
     )
     return (None, problems) if problems else (column, [])
 

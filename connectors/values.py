@@ -19,8 +19,10 @@ from pandas.tseries.api import guess_datetime_format
 from fedtab.connectors.dtypes import datetime_dtype_of
 
 NULL_TOKENS: tuple[str, ...] = ("", "NA", "NaN", "null", "?")
-TRUE_WORDS: frozenset[str] = frozenset({"true", "yes", "1"})
-FALSE_WORDS: frozenset[str] = frozenset({"false", "no", "0"})
+TRUE_WORDS: frozenset[str] = frozenset({"true", "yes", "y", "1"})
+FALSE_WORDS: frozenset[str] = frozenset({"false", "no", "n", "0"})
+SPELLINGS = "fedtab_spellings"
+"""Key in ``DataFrame.attrs`` where the file reader leaves how a CSV wrote each column's missing cells and booleans."""
 
 DATE_SHARE: float = 0.95
 """Share of non-missing text values that must parse as dates for a column to be a date column."""
@@ -73,6 +75,18 @@ def is_boolean_pair(words: pd.Index) -> bool:
     """Whether the distinct values, ignoring case and spaces, are one true word and one false word."""
     lowered = {str(w).strip().lower() for w in words}
     return len(lowered) == 2 and len(lowered & TRUE_WORDS) == 1 and len(lowered & FALSE_WORDS) == 1
+
+
+def boolean_tokens(series: pd.Series) -> tuple[str, str] | None:
+    """The (true, false) words a text column spells its booleans with, the most frequent of each; None for bools."""
+    if is_bool_dtype(series.dtype) or is_numeric_dtype(series.dtype) or infer_dtype(series, skipna=True) != "string":
+        return None
+    counts = as_text(series).value_counts(dropna=True)
+    lowered = counts.index.str.strip().str.lower()
+    true, false = counts[lowered.isin(TRUE_WORDS)], counts[lowered.isin(FALSE_WORDS)]
+    if true.empty or false.empty:
+        return None
+    return str(true.index[0]), str(false.index[0])
 
 
 def to_boolean(series: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -23,7 +23,8 @@ from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.model_state import ModelState
 from fedtab.progress import progress_display
-from fedtab.sampler import sample_table
+from fedtab.export import export_table
+from fedtab.sampler import sample_table, spell
 from fedtab.schema import ColumnKind, PartyTable, TableSchema
 
 PartySource = str | Path | pd.DataFrame | pl.DataFrame
@@ -121,11 +122,20 @@ class FederatedSynthesizer:
         return run_simulation(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after_training,
                               resume=resume)
 
-    def sample(self, num_rows: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
-        """Synthetic rows in the real schema; the same seed gives the same rows."""
+    def sample(self, num_rows: int | None = None, *, seed: int | None = None, spelled: bool = True) -> pd.DataFrame:
+        """Synthetic rows in the real schema; the same seed gives the same rows.
+
+        ``spelled`` writes values as the parties' files do (boolean words such as 'Yes'/'No', a text
+        column's missing marker such as '?'); ``False`` gives the schema's dtypes (bool, nulls).
+        """
         state = self._state()
         rows = num_rows if num_rows is not None else (state.config.rows or sum(state.parties.values()))
-        return sample_table(state, rows, seed=state.config.seed if seed is None else seed)
+        frame = sample_table(state, rows, seed=state.config.seed if seed is None else seed)
+        return spell(frame, state.plan.schema) if spelled else frame
+
+    def write(self, path: str | Path, num_rows: int | None = None, *, seed: int | None = None) -> Path:
+        """Sample and write a .csv or .parquet file spelled as the parties' files (markers, boolean words, dates)."""
+        return export_table(self.sample(num_rows, seed=seed), path, schema=self._state().plan.schema)
 
     def save(self, path: str | Path) -> Path:
         return self._state().save(path)

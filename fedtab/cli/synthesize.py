@@ -102,7 +102,7 @@ def synthesize(
     sample_started = time.perf_counter()
     frame = synthesizer.sample()
     sample_seconds = time.perf_counter() - sample_started
-    export_table(frame, out_path)
+    export_table(frame, out_path, schema=synthesizer.state_.plan.schema)
     if save_model:
         synthesizer.save(save_model)
     summary = _summary(synthesizer, out_path, len(frame), time.perf_counter() - started, sample_seconds, save_model)
