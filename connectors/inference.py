@@ -286,7 +286,7 @@ def _declared(series: pd.Series, name: str, kind: ColumnKind, party: str) -> Col
 
 def _declared_numbers(series: pd.Series, where: str) -> pd.Series:
     if is_datetime64_any_dtype(series.dtype):
-        raise SchemaError(f"{where} but holds dates. Declare it datetime instead.")
+        raise SchemaError(f"{where} but holds dates. Set its kind to datetime instead (--column {series.name}=datetime).")
     numbers, bad = to_number(series)
     _refuse(series, bad, f"{where} but holds text", "categorical")
     return numbers
@@ -308,5 +308,6 @@ def _declared_dates(series: pd.Series, name: str, where: str, note: str) -> Colu
 def _refuse(series: pd.Series, bad: pd.Series, what: str, other_kind: str) -> None:
     if bool(np.any(bad)):
         raise SchemaError(
-            f"{what} ({describe_bad(series, bad)}). Clean those rows or declare the column {other_kind}."
+            f"{what} ({describe_bad(series, bad)}). Clean those rows or set its kind to {other_kind} "
+            f"(--column {series.name}={other_kind})."
         )

@@ -180,11 +180,12 @@ def _conflict(name: str, ref: _Seen, other: _Seen) -> str:
     text = f"column '{name}' is {left} in party '{ref.party}'{_why(ref, other)} "
     text += f"but {right} in party '{other.party}'{_why(other, ref)}"
     if ColumnKind.CATEGORICAL in (ref.column.kind, other.column.kind):
-        text_side = ref if ref.column.kind is ColumnKind.CATEGORICAL else other
-        return text + (
-            f"; clean those rows in party '{text_side.party}', or override the column as categorical in every party"
-        )
-    return text + f"; override the column with one kind in every party (e.g. overrides={{'{name}': '{left}'}})"
+        text_side, typed = (ref, other) if ref.column.kind is ColumnKind.CATEGORICAL else (other, ref)
+        if _bad(text_side.values, typed.column.kind, typed.column).any():
+            return text + (f"; clean those rows in party '{text_side.party}', or set the column's kind at every "
+                           f"party (--column {name}=categorical)")
+        return text + f"; set the column's kind at every party (--column {name}={typed.column.kind.value})"
+    return text + f"; set one kind for it at every party (e.g. --column {name}={left})"
 
 
 def _why(side: _Seen, against: _Seen) -> str:

@@ -30,6 +30,11 @@ def parse_party(text: str) -> tuple[str, str]:
     return name.strip(), source.strip()
 
 
+def _default(name: str) -> str:
+    """The config's default for a flag left unset, shown in --help."""
+    return str(getattr(FedtabConfig(), name))
+
+
 def parse_columns(texts: list[str]) -> dict[str, str]:
     """``--column SEX=categorical`` flags as column -> kind; FedtabConfig checks the kind words."""
     kinds: dict[str, str] = {}
@@ -43,26 +48,26 @@ def parse_columns(texts: list[str]) -> dict[str, str]:
 
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name (ctgan).")] = None,
-    rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.")] = None,
-    local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.")] = None,
-    rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write (default: as many as the parties hold).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed: same seed, same rows.")] = None,
-    epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="DP δ per party (default: below 1/n of the smallest party).")] = None,
-    encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (ctgan).", show_default=_default("model"))] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.", show_default=_default("rounds"))] = None,
+    local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.", show_default=_default("local_epochs"))] = None,
+    rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write.", show_default="as many as the parties hold")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed: same seed, same rows.", show_default=_default("seed"))] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.", show_default="no DP")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="DP δ per party.", show_default="below 1/n of the smallest party")] = None,
+    encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.", show_default=_default("encoder_share"))] = None,
     party_epsilon: Annotated[Optional[float], typer.Option("--party-epsilon", help=PARTY_EPSILON_HELP)] = None,
-    party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (default 1e-5, far below 1/parties).")] = None,
-    party_clip: Annotated[Optional[float], typer.Option("--party-clip", help="Party-level DP: L2 bound on one party's update per round (default 0.5).")] = None,
+    party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (far below 1/parties).", show_default="1e-5")] = None,
+    party_clip: Annotated[Optional[float], typer.Option("--party-clip", help="Party-level DP: L2 bound on one party's update per round.", show_default=_default("party_clip"))] = None,
     public_domain: Annotated[Optional[Path], typer.Option("--public-domain", help="JSON/TOML of bounds and categories known without the data (a code book); DP spends nothing on them.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.", show_default="synthetic.parquet (--demo: out/demo_synthetic.parquet)")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A fedtab.toml with the run's settings.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Write a checkpoint here after the encoders and every round.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run a checkpoint holds (its settings unless --config); same parties.")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score the result federatedly; write an HTML report and JSON next to --out.")] = False,
     target: Annotated[Optional[str], typer.Option(help="Column to predict for the utility part of --evaluate.")] = None,
-    holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate (default 0.2).")] = None,
+    holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate.", show_default="0.2")] = None,
     engine: Annotated[str, typer.Option(help="simulation (Flower, default) or local (in-process).")] = "simulation",
     demo: Annotated[bool, typer.Option("--demo", help="Run the shipped 3-party demo federation.")] = False,
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",

@@ -59,7 +59,7 @@ def test_every_mismatch_in_one_error() -> None:
     assert "column 'extra' of party 'b' is not in party 'a'" in problems
     assert (
         "column 'age' is numerical in party 'a' but categorical in party 'b' ('unknown' in 3 rows); "
-        "clean those rows in party 'b', or override the column as categorical in every party"
+        "clean those rows in party 'b', or set the column's kind at every party (--column age=categorical)"
     ) in problems
     conflict = "column 'd' is datetime in party 'a' but categorical in party 'b' ('1' in 1 row;"
     assert any(p.startswith(conflict) for p in problems)
@@ -71,8 +71,17 @@ def test_kind_conflict_without_text() -> None:
     a = party("a", v=pd.to_datetime(["2020-01-01", "2020-01-02"]))
     b = party("b", v=[1.5, 2.5])
     with pytest.raises(SchemaError, match=r"column 'v' is datetime in party 'a' but numerical in party 'b'; "
-                                          r"override the column with one kind in every party"):
+                                          r"set one kind for it at every party \(e.g. --column v=datetime\)"):
         reconcile([a, b])
+
+
+def test_a_conflict_whose_values_fit_advises_a_kind_not_cleaning() -> None:
+    a = party("a", n=[1.5, 2.5])
+    b = load_party("b", pd.DataFrame({"n": ["3", "4"]}), overrides={"n": "categorical"})
+    with pytest.raises(SchemaError, match=r"every value would read as numerical\); set the column's kind at every "
+                                          r"party \(--column n=numerical\)") as raised:
+        reconcile([a, b])
+    assert "clean" not in str(raised.value)
 
 
 def test_identifier_in_any_party_wins() -> None:
@@ -117,7 +126,7 @@ def test_align_names_bad_values_with_counts() -> None:
         align(b, schema)
     assert raised.value.problems == (
         "Column 'age' of party 'b' holds text ('?!' in 2 rows; 3 rows in all hold such values); the schema says "
-        "numerical. Clean those rows or declare the column categorical.",
+        "numerical. Clean those rows or set its kind to categorical (--column age=categorical).",
     )
 
 
