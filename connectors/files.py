@@ -80,7 +80,7 @@ def text_spellings(party: str, path: Path, frame: pl.DataFrame, *, encoding: str
     written back in the file's spelling. Empty cells are the default and are not recorded.
     """
     suffix = file_format(party, path)
-    wanted = [c for c in frame.columns if frame[c].dtype == pl.Boolean or frame[c].null_count() > 0]
+    wanted = [c for c in frame.columns if frame[c].dtype in (pl.Boolean, pl.Float64, pl.Float32) or frame[c].null_count() > 0]
     if suffix in PARQUET_SUFFIXES or not wanted:
         return {}
     codec = _codec(f"party '{party}'", encoding)
@@ -92,8 +92,18 @@ def text_spellings(party: str, path: Path, frame: pl.DataFrame, *, encoding: str
         found = {"missing": _mode(text.filter(typed.is_null()))}
         if typed.dtype == pl.Boolean:
             found |= {"true": _mode(text.filter(typed.fill_null(False))), "false": _mode(text.filter(~typed.fill_null(True)))}
+        if typed.dtype.is_float():
+            found["decimals"] = _decimals(text.filter(typed.is_not_null()))
         spellings[name] = {k: v for k, v in found.items() if v}
     return {k: v for k, v in spellings.items() if v}
+
+
+def _decimals(text: pl.Series) -> str | None:
+    """The most decimal places a float column is written with ('0.05': 2); None for exponents ('1e-05')."""
+    if text.str.contains("[eE]").any():
+        return None
+    places = text.str.extract(r"\.(\d*)$", 1).str.len_chars().max()
+    return str(places or 0)
 
 
 def _mode(text: pl.Series) -> str | None:

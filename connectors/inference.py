@@ -83,8 +83,10 @@ def infer_schema(
             f"Column kinds are set for columns that party '{party}' does not have: {unknown}; "
             f"its columns are {list(frame.columns)}. Fix the names in --column, [columns] or columns=."
         )
+    written = frame.attrs.get(SPELLINGS, {})
     columns = (
-        infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party)
+        infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party,
+                     decimals_written="decimals" in written.get(name, {}))
         for name in frame.columns
     )
     return spelled(TableSchema(tuple(columns)), frame)
@@ -103,8 +105,10 @@ def spelled(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
                 tokens = (seen["true"], seen["false"])
             elif column.name in frame.columns:
                 tokens = boolean_tokens(frame[column.name])
+        decimals = int(seen["decimals"]) if "decimals" in seen and not column.is_integer else column.decimals
         columns.append(replace(column, tokens=tokens if column.kind is ColumnKind.BOOLEAN else None,
-                               missing_token=seen.get("missing", column.missing_token)))
+                               missing_token=seen.get("missing", column.missing_token),
+                               decimals=decimals if column.kind is ColumnKind.NUMERICAL else None))
     return TableSchema(tuple(columns))
 
 
@@ -132,9 +136,14 @@ def check_column_names(names: Iterable[object], party: str) -> None:
 
 
 def infer_column(
-    series: pd.Series, *, kind: ColumnKind | None = None, id_threshold: int = 1000, party: str = "?"
+    series: pd.Series, *, kind: ColumnKind | None = None, id_threshold: int = 1000, party: str = "?",
+    decimals_written: bool = False,
 ) -> ColumnSchema:
-    """One column's schema: detected from the values, or checked against a declared ``kind``."""
+    """One column's schema: detected from the values, or checked against a declared ``kind``.
+
+    ``decimals_written``: the party's file writes the values with a decimal point ('1.0'), so whole
+    values stay floats instead of becoming integers or integer codes.
+    """
     name = str(series.name)
     present = int(series.notna().sum())
     if kind is None and present == 0:
@@ -148,7 +157,7 @@ def infer_column(
     if is_datetime64_any_dtype(typed.dtype):
         return _datetime(typed, name)
     if is_numeric_dtype(typed.dtype):
-        return _numerical(typed, name, present, id_threshold)
+        return _numerical(typed, name, present, id_threshold, decimals_written)
     return _text(typed, name, present, id_threshold)
 
 
@@ -185,8 +194,8 @@ def _datetime(series: pd.Series, name: str, note: str = "") -> ColumnSchema:
     return ColumnSchema(name, ColumnKind.DATETIME, datetime_dtype_of(series), has_missing=missing, note=note)
 
 
-def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
-    integer = is_integral(series)
+def _numerical(series: pd.Series, name: str, present: int, id_threshold: int, decimals_written: bool = False) -> ColumnSchema:
+    integer = is_integral(series) and not decimals_written
     missing = bool(series.isna().any())
     if integer and _coded(series):
         return _coded_categorical(series, name, missing)

@@ -221,6 +221,7 @@ def _merged_column(
         note=base.note if note is None else note,
         tokens=next((s.column.tokens for s in present if s.column.tokens is not None), None) if kind is ColumnKind.BOOLEAN else None,
         missing_token=next((s.column.missing_token for s in seen if s.column.missing_token is not None), None),
+        decimals=max((s.column.decimals for s in present if s.column.decimals is not None), default=None),
     )
     return (None, problems) if problems else (column, [])
 

@@ -138,7 +138,8 @@ def _numerical(name: str, spec: Mapping[str, Any], problems: list[str]) -> Colum
     if representation is None and places is None:
         return ColumnSchema(name, ColumnKind.NUMERICAL, "float64", note=INTEGER_FROM_DATA)
     if representation == "Float" or (representation is None and places != 0):
-        return ColumnSchema(name, ColumnKind.NUMERICAL, "float64")
+        decimals = places if isinstance(places, int) and not isinstance(places, bool) else None
+        return ColumnSchema(name, ColumnKind.NUMERICAL, "float64", decimals=decimals)
     if representation in _INTEGER_REPRESENTATIONS or (representation is None and places == 0):
         return ColumnSchema(name, ColumnKind.NUMERICAL, "Int64", is_integer=True)
     problems.append(

@@ -25,7 +25,8 @@ def sample_table(state: ModelState, num_rows: int, *, seed: int) -> pd.DataFrame
 
 def spell(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     """The decoded table written as the parties' files write it: boolean words ('Yes'/'No') and the
-    missing marker ('?') of text columns, and integers where the metadata left integer-ness to the data.
+    missing marker ('?') of text columns, floats rounded to the files' decimal places, and integers
+    where the metadata left integer-ness to the data.
 
     Numbers and dates keep their dtypes here (a Parquet number column cannot hold '?'); the CSV
     writer spells their missing cells and date formats (:func:`fedtab.export.export_table`).
@@ -45,6 +46,8 @@ def spell(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
             out[column.name] = values.where(values.notna(), column.missing_token)
         elif column.kind is ColumnKind.NUMERICAL and column.note == INTEGER_FROM_DATA and _whole(values):
             out[column.name] = values.astype("Int64")
+        elif column.decimals is not None and pd.api.types.is_float_dtype(values.dtype):
+            out[column.name] = values.round(column.decimals)
     return out
 
 

@@ -43,6 +43,8 @@ class ColumnSchema:
     """How the parties' files spell a boolean's (true, false), e.g. ('Yes', 'No'); None: as booleans."""
     missing_token: str | None = None
     """How the parties' files mark a missing value ('?', 'NA'); None: an empty cell or a null."""
+    decimals: int | None = None
+    """Decimal places the parties' files write a float column with (SDV's ``decimal_places``); None: as computed."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
