@@ -7,6 +7,7 @@ whether an identifier is stored as integers or text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pandas as pd
@@ -14,7 +15,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from fedtab.connectors.dtypes import NAIVE_DATETIME, export_dtype
 from fedtab.connectors.values import integer_codes, is_integral, to_number
-from fedtab.errors import SchemaError
+from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
 INTEGER_FROM_DATA = "whether the values are integers is taken from the data (the metadata does not say)"
@@ -33,6 +34,24 @@ def fit_declared(frame: pd.DataFrame, metadata: TableSchema, *, party: str) -> T
             f"Party '{party}' does not match the given metadata; rename its columns or edit the metadata:", problems
         )
     return TableSchema(tuple(_fit_column(frame[c.name], c) for c in metadata))
+
+
+def with_kinds(metadata: TableSchema, kinds: Mapping[str, ColumnKind], *, party: str) -> TableSchema:
+    """The declared schema with the kinds a user set on top (``--column``); the data settles the rest."""
+    unknown = sorted(set(kinds) - set(metadata.names))
+    if unknown:
+        raise ConfigError(f"Column kinds are set for columns the metadata does not have: {unknown}; "
+                          f"party '{party}' has {metadata.names}. Fix the names in --column, [columns] or columns=.")
+    changed = []
+    for column in metadata:
+        kind = kinds.get(column.name)
+        if kind is None or kind is column.kind:
+            changed.append(column)
+            continue
+        note = INTEGER_FROM_DATA if kind is ColumnKind.NUMERICAL else "kind set by override"
+        changed.append(replace(column, kind=kind, is_integer=False, datetime_format=None, note=note,
+                               dtype=NAIVE_DATETIME if kind is ColumnKind.DATETIME else "object"))
+    return TableSchema(tuple(changed))
 
 
 def _fit_column(series: pd.Series, column: ColumnSchema) -> ColumnSchema:

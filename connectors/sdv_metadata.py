@@ -66,6 +66,14 @@ def schema_from_sdv_metadata(metadata: Mapping[str, Any] | str | Path, table_nam
     return TableSchema(tuple(c for c in parsed if c is not None))
 
 
+def read_schema(path: str | Path, table_name: str | None = None) -> TableSchema:
+    """A declared schema from a JSON file: fedtab's own schema (``{"columns": [...]}``) or SDV metadata."""
+    data = _read_json(Path(path))
+    if isinstance(data.get("columns"), list):
+        return TableSchema.from_dict(data)
+    return schema_from_sdv_metadata(data, table_name)
+
+
 def _read_json(path: Path) -> Mapping[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
 from fedtab.connectors.inference import CODED_NOTE
-from fedtab.connectors.sdv_metadata import PERSONAL_NOTE
+from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
@@ -71,6 +71,7 @@ def synthesize(
     engine: Annotated[str, typer.Option(help="simulation (Flower, default) or local (in-process).")] = "simulation",
     demo: Annotated[bool, typer.Option("--demo", help="Run the shipped 3-party demo federation.")] = False,
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",
+    metadata: Annotated[Optional[Path], typer.Option("--metadata", help="SDV metadata JSON (SDV 1.x or 2.x) or a fedtab schema: every column's kind, checked against each party instead of inferred.")] = None,
     column: Annotated[Optional[list[str]], typer.Option("--column", help="NAME=KIND sets a column's kind (categorical, numerical, boolean, datetime, id) at every party; repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
@@ -103,7 +104,8 @@ def synthesize(
     synthesizer = FederatedSynthesizer(settings, engine=engine)  # type: ignore[arg-type]
     with round_progress(_out, settings.rounds, enabled=output_format == "text") as progress:
         request = EvaluationRequest(target=target) if evaluate or target else None
-        synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed)  # type: ignore[arg-type]
+        declared = read_schema(metadata) if metadata else None
+        synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed, metadata=declared)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
     frame = synthesizer.sample()
     sample_seconds = time.perf_counter() - sample_started
