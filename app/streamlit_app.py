@@ -18,7 +18,7 @@ from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
 from fedtab.connectors import load_party, reconcile
 from fedtab.connectors.inference import CODED_NOTE
 from fedtab.connectors.public_domain import read_public_domain
-from fedtab.connectors.sdv_metadata import PERSONAL_NOTE
+from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
 from fedtab.errors import FedtabError
 from fedtab.evaluation_run import EvaluationRequest
@@ -102,9 +102,20 @@ def public_domain() -> dict | None:
     return None
 
 
+def metadata_file() -> str | None:
+    """An optional SDV metadata JSON (SDV 1.x or 2.x) or fedtab schema: every column's kind at once."""
+    upload = st.file_uploader("Metadata (optional): SDV metadata JSON or a fedtab schema", type=["json"], key="metadata")
+    if upload is None:
+        return None
+    path = session_folder() / f"metadata-{upload.name}"
+    path.write_bytes(upload.getvalue())
+    return str(path)
+
+
 @st.cache_data(show_spinner=False)
-def schema_table(sources: tuple[tuple[str, str], ...]) -> pd.DataFrame:
-    schema = reconcile([load_party(name, path) for name, path in sources])
+def schema_table(sources: tuple[tuple[str, str], ...], metadata: str | None = None) -> pd.DataFrame:
+    declared = read_schema(metadata) if metadata else None
+    schema = reconcile([load_party(name, path, metadata=declared) for name, path in sources])
     return pd.DataFrame([{"column": c.name, "kind": c.kind.value, "dtype": c.dtype, "missing": c.has_missing,
                           "note": c.note} for c in schema])
 
@@ -138,7 +149,8 @@ def evaluation_request(columns: list[str]) -> EvaluationRequest | None:
     return EvaluationRequest(target=None if target == NO_TARGET else target)
 
 
-def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: EvaluationRequest | None) -> None:
+def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: EvaluationRequest | None,
+        metadata: str | None) -> None:
     bar = st.progress(0.0, text="Starting the federation…")
     context = _script_context()
 
@@ -149,7 +161,8 @@ def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: Ev
         else:
             bar.progress(done / total, text=f"Training round {done}/{total}  {metrics_text(record)}")
 
-    synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress, evaluate=request)
+    declared = read_schema(metadata) if metadata else None
+    synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress, evaluate=request, metadata=declared)
     folder = Path(tempfile.mkdtemp(prefix="result-", dir=session_folder()))
     files = {name: synthesizer.write(folder / name).read_bytes() for name in ("synthetic.csv", "synthetic.parquet")}
     files["model.fedtab"] = synthesizer.save(folder / "model.fedtab").read_bytes()
@@ -219,11 +232,12 @@ def main() -> None:
         st.stop()
     try:
         config, engine = settings_form(demo_config() if st.session_state.get("source", DEMO) == DEMO else FedtabConfig())
-        inferred = schema_table(_key(sources))
+        metadata = metadata_file()
+        inferred = schema_table(_key(sources), metadata)
         kinds = schema_editor(inferred)
         request = evaluation_request(inferred["column"].tolist())
         if st.button("Run the federation", type="primary", key="run"):
-            run(sources, config.replace(columns=kinds or None), engine, request)
+            run(sources, config.replace(columns=kinds or None), engine, request, metadata)
     except FedtabError as error:
         st.error(str(error))
         st.stop()

@@ -101,3 +101,16 @@ def test_results_belong_to_their_parties_and_uploads_to_one_folder_per_session()
     del at
     gc.collect()
     assert not folder.exists()
+
+
+def test_sdv_metadata_marking_personal_data_is_announced_loudly():
+    import json
+
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    upload_parties(at, rows=60)
+    columns = {c: {"sdtype": "categorical"} for c in at.dataframe[0].value["column"]}
+    columns |= {"age": {"sdtype": "numerical"}, "fnlwgt": {"sdtype": "ssn"}}
+    metadata = json.dumps({"tables": {"adult": {"columns": columns}}, "METADATA_SPEC_VERSION": "V2"}).encode()
+    at.file_uploader(key="metadata").set_value(("adult.json", metadata, "application/json")).run()
+    assert not at.exception
+    assert any("Personal data, not modelled" in w.value and "fnlwgt" in w.value for w in at.warning)
