@@ -47,7 +47,7 @@ def spell(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
         elif column.kind is ColumnKind.NUMERICAL and column.note == INTEGER_FROM_DATA and _whole(values):
             out[column.name] = values.astype("Int64")
         elif column.decimals is not None and pd.api.types.is_float_dtype(values.dtype):
-            out[column.name] = values.round(column.decimals)
+            out[column.name] = values.round(column.decimals) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
     return out
 
 
