@@ -1,7 +1,7 @@
 """The README's examples run as written: its Python, TOML and `fedtab` blocks are read from README.md itself.
 
 Only the sizes shrink, each by a named substitution that must apply: 1 round instead of 30, a few
-hundred rows, and the in-process engine for CLI runs (the simulation engine has its own tests).
+hundred rows, and the in-process engine (the simulation engine has its own tests in tests/e2e).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fedtab.config import FedtabConfig
 from fedtab.demo import demo_parties
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SMALLER = {"rounds=30": "rounds=1", "10_000": "300"}
+SMALLER = {"rounds=30": "rounds=1", "10_000": "300", "FederatedSynthesizer(config)": 'FederatedSynthesizer(config, engine="local")'}
 
 pytestmark = pytest.mark.slow
 

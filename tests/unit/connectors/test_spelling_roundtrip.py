@@ -51,3 +51,13 @@ def test_read_then_spell_then_write_gives_the_same_text(tmp_path: Path, written:
     export_table(spell(party.frame, party.schema), back, schema=party.schema)
     read_back = pd.read_csv(back, dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(read_back, pd.read_csv(source, dtype=str, keep_default_na=False))
+
+
+def test_without_the_spelling_the_same_table_comes_back_spelled_otherwise(tmp_path: Path) -> None:
+    """Positive control: the property above fails when the schema's spelling is not applied."""
+    source, back = tmp_path / "party.csv", tmp_path / "back.csv"
+    pd.DataFrame({"flag": ["Yes", "No", "Yes"] * 4, "amount": ["1200", "?", "1500"] * 4}).to_csv(source, index=False)
+    party = load_party("a", source)
+    export_table(party.frame, back)
+    plain = pd.read_csv(back, dtype=str, keep_default_na=False)
+    assert set(plain["flag"]) == {"true", "false"} and set(plain["amount"]) == {"1200", "", "1500"}
