@@ -6,6 +6,12 @@ missing markers) or, for cells with digits, has a shape the parties wrote (digit
 Each table's first ROWS rows are cut into two party CSVs; one round of a small CTGAN, local engine.
 
     python benchmarks/spelling.py [/work/shared/datasets] > spelling.json
+
+Measured 2026-12-04 (2 shared cores, 4 other jobs running), share of columns spelled like the files:
+before this change (fedtab at f3580ca) adult_train 0.80 and adult_test 0.80 (workclass, occupation,
+native-country: '?' came back as empty cells), covertype 1.00, credit default 1.00, kddcup99 50k and
+10 % 0.738 each (11 rate columns: '8.6e-06' and '-0.0' where the files write '0.0'); after: 1.00 on
+all six tables.
 """
 
 from __future__ import annotations
