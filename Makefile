@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet -c constraints.txt
+# -qq for the editable installs: setuptools prints an informational note on every editable install of a
+# package-dir layout; errors still show.
+PIP_EDITABLE := $(BIN)/pip install -qq -c constraints.txt
 # The CPU build of torch must go in first: an unpinned torch pulled by a dependency brings CUDA wheels.
 # It comes from torch's own CPU wheel index, PyPI as extra; a locally configured wheel store (pip.conf's
 # find-links, PIP_FIND_LINKS) still applies. Where that index is unreachable, plain pip install is the fallback.
@@ -24,11 +27,11 @@ $(VENV)/.torch: $(BIN)/python constraints.txt
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
-	$(PIP) -e ".[app]"
+	$(PIP_EDITABLE) -e ".[app]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
-	$(PIP) -e ".[app,dev]"
+	$(PIP_EDITABLE) -e ".[app,dev]"
 	touch $@
 
 install: $(VENV)/.installed
