@@ -13,11 +13,13 @@ from fedtab.federation.coordinator import Progress as ProgressCallback
 
 SHOWN_METRICS = 4
 """At most this many of a round's metrics are shown next to the bar."""
+BOOKKEEPING = frozenset({"round", "parties"})
+"""Round-record entries that count rather than measure; the bar shows them already."""
 
 
 def metrics_text(record: Mapping[str, object]) -> str:
     """A round's numbers, whatever the model reports (losses first): 'loss_d -0.412  loss_g +1.203'."""
-    numbers = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "round"}
+    numbers = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in BOOKKEEPING}
     ordered = sorted(numbers, key=lambda k: (not k.startswith("loss"), k))[:SHOWN_METRICS]
     return "  ".join(f"{k} {float(numbers[k]):+.3f}" for k in ordered)
 
