@@ -77,7 +77,21 @@ def align(party: PartyTable, schema: TableSchema) -> PartyTable:
     ]
     if problems:
         raise SchemaError(f"Party '{party.name}' does not have the schema's columns:", problems)
-    return PartyTable(party.name, conform(party.frame, schema, party=party.name), schema)
+    return PartyTable(party.name, conform(_as_written(party, schema), schema, party=party.name), schema)
+
+
+def _as_written(party: PartyTable, schema: TableSchema) -> pd.DataFrame:
+    """Booleans the party read from words go back to its words where the schema wants text ('yes', not 'True')."""
+    frame = party.frame
+    for column in schema:
+        own = party.schema[column.name] if column.name in party.schema.names else None
+        if column.kind is ColumnKind.CATEGORICAL and own is not None and own.kind is ColumnKind.BOOLEAN and own.tokens:
+            values = frame[column.name]
+            words = pd.Series(None, index=values.index, dtype=object)
+            words[values.notna() & values.fillna(False).astype(bool)] = own.tokens[0]
+            words[values.notna() & ~values.fillna(True).astype(bool)] = own.tokens[1]
+            frame = frame.assign(**{column.name: words})
+    return frame
 
 
 def _check_parties(parties: Sequence[PartyTable]) -> None:

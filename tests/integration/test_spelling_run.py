@@ -70,3 +70,13 @@ def test_a_csv_with_another_separator_reads_right(tmp_path: Path, separator: str
     party = load_party("a", tmp_path / "semi.csv")
     assert list(party.frame.columns) == list(frame.columns)
     assert party.schema["smoker"].tokens == ("Yes", "No") and party.schema["income"].missing_token == "?"
+
+
+def test_yes_no_declared_categorical_comes_back_as_its_words(tmp_path: Path, cli: Callable[..., tuple[int, str]]) -> None:
+    for seed, name in enumerate("ab"):
+        party_csv(tmp_path / f"{name}.csv", seed)
+    out = tmp_path / "synthetic.csv"
+    code, output = cli("synthesize", "--party", f"a={tmp_path / 'a.csv'}", "--party", f"b={tmp_path / 'b.csv'}",
+                       "--column", "smoker=categorical", "--rounds", "1", "--engine", "local", "--out", str(out))
+    assert code == 0, output
+    assert set(pd.read_csv(out, dtype=str)["smoker"]) <= {"Yes", "No"}

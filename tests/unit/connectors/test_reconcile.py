@@ -165,3 +165,11 @@ def test_coded_categories_stay_integers_through_align() -> None:
     schema = reconcile([a, b])
     assert (schema["sex"].kind, schema["sex"].dtype) == (ColumnKind.CATEGORICAL, "int64")
     assert align(b, schema).frame["sex"].tolist()[:3] == [2, 1, 1]
+
+
+def test_words_a_party_read_as_booleans_stay_words_where_the_schema_says_categorical() -> None:
+    reread = load_party("a", pd.DataFrame({"smoker": ["yes", "no", None, "yes"] * 3}))
+    assert reread.schema["smoker"].kind is ColumnKind.BOOLEAN and reread.schema["smoker"].tokens == ("yes", "no")
+    declared = load_party("b", pd.DataFrame({"smoker": ["yes", "no"] * 3}), overrides={"smoker": "categorical"})
+    aligned = align(reread, declared.schema)
+    assert aligned.frame["smoker"].tolist()[:4] == ["yes", "no", None, "yes"]
