@@ -1,9 +1,18 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both build .venv as needed.
+# Every install takes -c constraints.txt: a fresh machine gets the versions the suite passed on.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --quiet -c constraints.txt
+# -qq for the editable installs: setuptools prints an informational note on every editable install of a
+# package-dir layout; errors still show.
+PIP_EDITABLE := $(BIN)/pip install -qq -c constraints.txt
 # The CPU build of torch must go in first: an unpinned torch pulled by a dependency brings CUDA wheels.
+# It comes from torch's own CPU wheel index, PyPI as extra; a locally configured wheel store (pip.conf's
+# find-links, PIP_FIND_LINKS) still applies. Where that index is unreachable, plain pip install is the fallback.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PYPI ?= https://pypi.org/simple
 
 .PHONY: demo test install dev clean bench
 
@@ -11,16 +20,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.torch: $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+$(VENV)/.torch: $(BIN)/python constraints.txt
+	$(PIP) --retries 1 --timeout 20 --index-url $(TORCH_INDEX) --extra-index-url $(PYPI) "$(TORCH_SPEC)" \
+	|| { echo "fedtab: torch's CPU index $(TORCH_INDEX) is unreachable; installing $(TORCH_SPEC) with pip's own settings"; \
+	     $(PIP) "$(TORCH_SPEC)"; }
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.torch pyproject.toml
-	$(BIN)/pip install --quiet -e ".[app]"
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
+	$(PIP_EDITABLE) -e ".[app]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[app,dev]"
+	$(PIP_EDITABLE) -e ".[app,dev]"
 	touch $@
 
 install: $(VENV)/.installed

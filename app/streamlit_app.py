@@ -1,11 +1,12 @@
-"""fedtab for data stewards: choose parties, check the schema, run the federation, download the result.
+"""fedtab for data stewards: parties -> schema with editable kinds -> privacy -> run -> evaluation -> downloads.
 
-Pages hold no business logic: every step is one SDK call.
+Pages hold no business logic: every step is one SDK call. Results belong to the parties they came
+from: choosing other parties clears them. Uploads live in one temporary folder per session, removed
+when the session ends.
 """
 
 from __future__ import annotations
 
-import io
 import tempfile
 import threading
 from pathlib import Path
@@ -15,15 +16,29 @@ import streamlit as st
 
 from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
 from fedtab.connectors import load_party, reconcile
+from fedtab.connectors.inference import CODED_NOTE
 from fedtab.connectors.public_domain import read_public_domain
+from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
 from fedtab.errors import FedtabError
-from fedtab.federation.coordinator import metrics_text
+from fedtab.evaluation_run import EvaluationRequest
 from fedtab.privacy.ledger import PrivacyLedger
+from fedtab.progress import metrics_text
+from fedtab.schema import ColumnKind
 from fedtab.synthesizer import FederatedSynthesizer
 
 DEMO = "Demo federation (3 clinics from UCI Adult)"
 UPLOAD = "Upload one table per party"
+KINDS = [kind.value for kind in ColumnKind]
+RESULT_KEYS = ("synthetic", "state", "model", "files", "report", "result_for")
+NO_TARGET = "(no utility score)"
+
+
+def session_folder() -> Path:
+    """This session's one temporary folder; its finalizer deletes it when the session's state goes."""
+    if "upload_dir" not in st.session_state:
+        st.session_state["upload_dir"] = tempfile.TemporaryDirectory(prefix="fedtab-app-")
+    return Path(st.session_state["upload_dir"].name)
 
 
 def party_sources() -> dict[str, Path]:
@@ -32,7 +47,8 @@ def party_sources() -> dict[str, Path]:
         return demo_parties()
     files = st.file_uploader("CSV or Parquet, one file per party (the file name is the party's name)",
                              type=["csv", "parquet", "gz"], accept_multiple_files=True, key="uploads")
-    folder = Path(st.session_state.setdefault("upload_dir", tempfile.mkdtemp(prefix="fedtab-app-")))
+    folder = session_folder() / "parties"
+    folder.mkdir(exist_ok=True)
     sources = {}
     for upload in files or []:
         path = folder / upload.name
@@ -77,7 +93,7 @@ def public_domain() -> dict | None:
     upload = st.file_uploader("Public domain (JSON or TOML: bounds and categories from a code book)",
                               type=["json", "toml"], key="domain")
     if upload is not None:
-        path = Path(st.session_state.setdefault("upload_dir", tempfile.mkdtemp(prefix="fedtab-app-"))) / upload.name
+        path = session_folder() / upload.name
         path.write_bytes(upload.getvalue())
         return read_public_domain(path)
     if st.session_state.get("source", DEMO) == DEMO and st.checkbox(
@@ -86,13 +102,55 @@ def public_domain() -> dict | None:
     return None
 
 
+def metadata_file() -> str | None:
+    """An optional SDV metadata JSON (SDV 1.x or 2.x) or fedtab schema: every column's kind at once."""
+    upload = st.file_uploader("Metadata (optional): SDV metadata JSON or a fedtab schema", type=["json"], key="metadata")
+    if upload is None:
+        return None
+    path = session_folder() / f"metadata-{upload.name}"
+    path.write_bytes(upload.getvalue())
+    return str(path)
+
+
 @st.cache_data(show_spinner=False)
-def schema_table(sources: tuple[tuple[str, str], ...]) -> pd.DataFrame:
-    schema = reconcile([load_party(name, path) for name, path in sources])
-    return pd.DataFrame([{"column": c.name, "kind": c.kind.value, "dtype": c.dtype, "missing": c.has_missing, "note": c.note} for c in schema])
+def schema_table(sources: tuple[tuple[str, str], ...], metadata: str | None = None) -> pd.DataFrame:
+    declared = read_schema(metadata) if metadata else None
+    schema = reconcile([load_party(name, path, metadata=declared) for name, path in sources])
+    return pd.DataFrame([{"column": c.name, "kind": c.kind.value, "dtype": c.dtype, "missing": c.has_missing,
+                          "note": c.note} for c in schema])
 
 
-def run(sources: dict[str, Path], config: FedtabConfig, engine: str) -> None:
+def schema_editor(inferred: pd.DataFrame) -> dict[str, str]:
+    """The reconciled schema with an editable kind per column; returns the kinds the steward changed."""
+    st.subheader("Schema, reconciled across parties")
+    st.caption("Change a column's kind in the kind column; every party then reads the column that way.")
+    edited = st.data_editor(
+        inferred, key="kinds", hide_index=True,
+        disabled=[c for c in inferred.columns if c != "kind"],
+        column_config={"kind": st.column_config.SelectboxColumn("kind", options=KINDS, required=True)},
+    )
+    changed = {row.column: row.kind for row in edited.itertuples() if row.kind != inferred.set_index("column").at[row.column, "kind"]}
+    coded = [r.column for r in inferred.itertuples() if r.note.startswith(CODED_NOTE) and r.column not in changed]
+    personal = [r.column for r in inferred.itertuples() if r.note.startswith(PERSONAL_NOTE) and r.column not in changed]
+    if coded:
+        st.info(f"Read as categories (few small integer codes): {', '.join(coded)}. Set a kind above to change that.")
+    if personal:
+        st.warning(f"Personal data, not modelled (fresh values are generated): {', '.join(personal)}.")
+    if changed:
+        st.caption("Kinds you set: " + ", ".join(f"{k} = {v}" for k, v in changed.items()))
+    return changed
+
+
+def evaluation_request(columns: list[str]) -> EvaluationRequest | None:
+    if not st.checkbox("Evaluate the result (each party holds out 20 % of its rows and scores the table on them)",
+                       key="evaluate"):
+        return None
+    target = st.selectbox("Column to predict (utility)", [NO_TARGET, *columns], key="target")
+    return EvaluationRequest(target=None if target == NO_TARGET else target)
+
+
+def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: EvaluationRequest | None,
+        metadata: str | None) -> None:
     bar = st.progress(0.0, text="Starting the federation…")
     context = _script_context()
 
@@ -103,13 +161,15 @@ def run(sources: dict[str, Path], config: FedtabConfig, engine: str) -> None:
         else:
             bar.progress(done / total, text=f"Training round {done}/{total}  {metrics_text(record, ', ')}")
 
-    synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress)
-    st.session_state["synthetic"] = synthesizer.sample()
-    model = io.BytesIO()
-    with tempfile.TemporaryDirectory() as folder:
-        model.write(synthesizer.save(Path(folder) / "model.fedtab").read_bytes())
-    st.session_state["model"] = model.getvalue()
-    st.session_state["state"] = synthesizer.state_
+    declared = read_schema(metadata) if metadata else None
+    synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress, evaluate=request, metadata=declared)
+    folder = Path(tempfile.mkdtemp(prefix="result-", dir=session_folder()))
+    files = {name: synthesizer.write(folder / name).read_bytes() for name in ("synthetic.csv", "synthetic.parquet")}
+    files["model.fedtab"] = synthesizer.save(folder / "model.fedtab").read_bytes()
+    if synthesizer.report_ is not None:
+        files["report.html"] = synthesizer.report_.to_html(folder / "report.html").read_bytes()
+    st.session_state.update(synthetic=synthesizer.sample(), state=synthesizer.state_, model=files["model.fedtab"],
+                            files=files, report=synthesizer.report_, result_for=_key(sources))
 
 
 def results() -> None:
@@ -117,7 +177,7 @@ def results() -> None:
     state = st.session_state["state"]
     st.subheader("Synthetic table")
     st.write(f"{len(synthetic):,} rows × {synthetic.shape[1]} columns from {len(state.parties)} parties "
-             f"({', '.join(f'{k}: {v:,}' for k, v in state.parties.items())}). No party's rows left its site.")
+             f"({', '.join(f'{k}: {v:,}' for k, v in sorted(state.parties.items()))}). No party's rows left its site.")
     st.subheader("Privacy")
     lines = PrivacyLedger.from_dict(state.ledger).summary_lines() if state.ledger else [
         "No differential privacy: turn it on under Privacy before the run."]
@@ -126,13 +186,27 @@ def results() -> None:
         st.info(note)
     for warning in state.warnings:
         st.warning(warning)
+    report = st.session_state.get("report")
+    if report is not None:
+        st.subheader("Evaluation")
+        st.table(pd.DataFrame([{"area": v.area, "verdict": v.headline, "why": v.explanation} for v in report.verdicts]))
     st.dataframe(synthetic.head(50))
-    buffer = io.BytesIO()
-    synthetic.to_parquet(buffer, index=False)
-    cols = st.columns(3)
-    cols[0].download_button("Download CSV", synthetic.to_csv(index=False), "synthetic.csv", "text/csv")
-    cols[1].download_button("Download Parquet", buffer.getvalue(), "synthetic.parquet")
-    cols[2].download_button("Download model", st.session_state["model"], "model.fedtab")
+    files = st.session_state["files"]
+    cols = st.columns(len(files))
+    for col, (name, data) in zip(cols, files.items()):
+        col.download_button(f"Download {name.split('.')[-1].upper() if name.startswith('synthetic') else name}",
+                            data, name, key=f"download_{name}")
+
+
+def _key(sources: dict[str, Path]) -> tuple[tuple[str, str], ...]:
+    """Which parties (names and files) a result came from."""
+    return tuple(sorted((name, str(path)) for name, path in sources.items()))
+
+
+def _forget_other_results(sources: dict[str, Path]) -> None:
+    if st.session_state.get("result_for") not in (None, _key(sources)):
+        for key in RESULT_KEYS:
+            st.session_state.pop(key, None)
 
 
 def _script_context():  # noqa: ANN202 - streamlit's internal type
@@ -153,14 +227,17 @@ def main() -> None:
     st.set_page_config(page_title="fedtab", layout="wide")
     st.title("fedtab: synthetic data from tables that stay with their owners")
     sources = party_sources()
+    _forget_other_results(sources)
     if not sources:
         st.stop()
     try:
         config, engine = settings_form(demo_config() if st.session_state.get("source", DEMO) == DEMO else FedtabConfig())
-        st.subheader("Schema, reconciled across parties")
-        st.dataframe(schema_table(tuple((k, str(v)) for k, v in sources.items())), hide_index=True)
+        metadata = metadata_file()
+        inferred = schema_table(_key(sources), metadata)
+        kinds = schema_editor(inferred)
+        request = evaluation_request(inferred["column"].tolist())
         if st.button("Run the federation", type="primary", key="run"):
-            run(sources, config, engine)
+            run(sources, config.replace(columns=kinds or None), engine, request, metadata)
     except FedtabError as error:
         st.error(str(error))
         st.stop()

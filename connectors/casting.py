@@ -54,12 +54,12 @@ def cast_column(series: pd.Series, column: ColumnSchema, *, party: str, date_tol
 
 def _numerical(series: pd.Series, column: ColumnSchema, where: str) -> pd.Series:
     if is_datetime64_any_dtype(series.dtype):
-        raise SchemaError(f"{where} holds dates; the schema says {column.kind.value}. Declare the column datetime.")
+        raise SchemaError(f"{where} holds dates; the schema says {column.kind.value}. Set its kind to datetime (--column {column.name}=datetime).")
     numbers, bad = to_number(series)
     if bad.any():
         raise SchemaError(
             f"{where} holds text ({describe_bad(series, bad)}); the schema says {column.kind.value}. "
-            "Clean those rows or declare the column categorical."
+            f"Clean those rows or set its kind to categorical (--column {column.name}=categorical)."
         )
     if column.bounds is not None:
         _check_bounds(numbers, column, where)
@@ -97,7 +97,7 @@ def _boolean(series: pd.Series, column: ColumnSchema, where: str) -> pd.Series:
     if bad.any():
         raise SchemaError(
             f"{where} holds values that are not booleans ({describe_bad(series, bad)}); the schema says boolean "
-            "(true/false, yes/no, 1/0). Clean those rows or declare the column categorical."
+            f"(true/false, yes/no, 1/0). Clean those rows or set its kind to categorical (--column {column.name}=categorical)."
         )
     _refuse_missing(values, column, where)
     return _astype(values, column.dtype, where)
@@ -111,7 +111,7 @@ def _datetime(series: pd.Series, column: ColumnSchema, where: str, tolerance: fl
         spelled = f"in format {column.datetime_format!r}" if column.datetime_format else "in ISO 8601"
         raise SchemaError(
             f"{where} holds values that are not dates {spelled} ({describe_bad(series, bad)}). "
-            "Fix those rows, set the column's datetime_format, or declare the column categorical."
+            f"Fix those rows, set the column's datetime_format, or set its kind to categorical (--column {column.name}=categorical)."
         )
     return _astype(values, column.dtype, where)
 
@@ -125,7 +125,21 @@ def _categorical(series: pd.Series, column: ColumnSchema, where: str) -> pd.Seri
                 f"{where} holds values outside the declared categories ({describe_bad(text, unknown)}). "
                 "Add them to the categories or clean those rows."
             )
+    if column.is_integer:
+        return _codes(series, column, where)
     return text
+
+
+def _codes(series: pd.Series, column: ColumnSchema, where: str) -> pd.Series:
+    """Integer category codes stay integers, so they come back as written (1, not '1' or 1.0)."""
+    numbers, bad = to_number(series)
+    if bad.any():
+        raise SchemaError(
+            f"{where} holds text ({describe_bad(series, bad)}) where the schema has integer category codes. "
+            f"Set the column's kind to categorical in every party (--column {column.name}=categorical), "
+            "so every party reads it as text."
+        )
+    return _integers(numbers, column, where)
 
 
 def _refuse_missing(values: pd.Series, column: ColumnSchema, where: str) -> None:

@@ -7,14 +7,15 @@ whether an identifier is stored as integers or text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from fedtab.connectors.dtypes import NAIVE_DATETIME, export_dtype
-from fedtab.connectors.values import is_integral, to_number
-from fedtab.errors import SchemaError
+from fedtab.connectors.values import integer_codes, is_integral, to_number
+from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
 INTEGER_FROM_DATA = "whether the values are integers is taken from the data (the metadata does not say)"
@@ -35,6 +36,24 @@ def fit_declared(frame: pd.DataFrame, metadata: TableSchema, *, party: str) -> T
     return TableSchema(tuple(_fit_column(frame[c.name], c) for c in metadata))
 
 
+def with_kinds(metadata: TableSchema, kinds: Mapping[str, ColumnKind], *, party: str) -> TableSchema:
+    """The declared schema with the kinds a user set on top (``--column``); the data settles the rest."""
+    unknown = sorted(set(kinds) - set(metadata.names))
+    if unknown:
+        raise ConfigError(f"Column kinds are set for columns the metadata does not have: {unknown}; "
+                          f"party '{party}' has {metadata.names}. Fix the names in --column, [columns] or columns=.")
+    changed = []
+    for column in metadata:
+        kind = kinds.get(column.name)
+        if kind is None or kind is column.kind:
+            changed.append(column)
+            continue
+        note = INTEGER_FROM_DATA if kind is ColumnKind.NUMERICAL else "kind set by override"
+        changed.append(replace(column, kind=kind, is_integer=False, datetime_format=None, note=note,
+                               dtype=NAIVE_DATETIME if kind is ColumnKind.DATETIME else "object"))
+    return TableSchema(tuple(changed))
+
+
 def _fit_column(series: pd.Series, column: ColumnSchema) -> ColumnSchema:
     has_missing = column.has_missing or bool(series.isna().any())
     is_integer = column.is_integer
@@ -42,6 +61,8 @@ def _fit_column(series: pd.Series, column: ColumnSchema) -> ColumnSchema:
         is_integer = is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype) and is_integral(series)
     elif column.kind is ColumnKind.NUMERICAL and column.note == INTEGER_FROM_DATA:
         is_integer = is_integral(to_number(series)[0])
+    elif column.kind is ColumnKind.CATEGORICAL and column.categories is None:
+        is_integer = integer_codes(series)
     datetime_dtype = column.dtype if column.dtype.startswith("datetime64") else NAIVE_DATETIME
     dtype = export_dtype(column.kind, is_integer=is_integer, has_missing=has_missing, datetime_dtype=datetime_dtype)
     return replace(column, is_integer=is_integer, has_missing=has_missing, dtype=dtype)

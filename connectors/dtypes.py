@@ -18,7 +18,7 @@ def export_dtype(
     kind: ColumnKind, *, is_integer: bool, has_missing: bool, datetime_dtype: str = NAIVE_DATETIME
 ) -> str:
     """The dtype string for a column: nullable variants only when the column has missing values."""
-    if kind is ColumnKind.NUMERICAL or (kind is ColumnKind.IDENTIFIER and is_integer):
+    if kind is ColumnKind.NUMERICAL or (kind in (ColumnKind.IDENTIFIER, ColumnKind.CATEGORICAL) and is_integer):
         if is_integer:
             return "Int64" if has_missing else "int64"
         return "float64"

@@ -24,6 +24,7 @@ from fedtab.errors import PartyError
 SEPARATORS: dict[str, str] = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t"}
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
 _CHUNK = 1 << 20
+_CANDIDATES = (",", ";", "\t", "|")
 
 
 def read_file(
@@ -39,7 +40,7 @@ def read_file(
     if suffix in PARQUET_SUFFIXES:
         frame = _read_parquet(label, path)
     else:
-        frame = _read_text(label, path, SEPARATORS[suffix], encoding, text_columns)
+        frame = _read_text(label, path, _separator(path, suffix, encoding), encoding, text_columns)
     if frame.height == 0:
         raise PartyError(f"{label} has no rows (only a header, or nothing). Give the party a file with rows.")
     return frame
@@ -56,6 +57,62 @@ def file_format(party: str, path: Path) -> str:
         f"party '{party}': file '{path}' has an unsupported extension; fedtab reads {supported}, "
         "or a SQLAlchemy URL such as sqlite:///path.db?table=NAME. Convert the file or rename it."
     )
+
+
+def _separator(path: Path, suffix: str, encoding: str) -> str:
+    """The suffix's separator, unless the header holds none of it and one other candidate: a ';' CSV reads right."""
+    expected = SEPARATORS[suffix]
+    try:
+        with _open_text(path, _codec("", encoding)) as handle:
+            header = handle.readline()
+    except (OSError, EOFError, PartyError):
+        return expected
+    if expected in header:
+        return expected
+    found = [c for c in _CANDIDATES if c != expected and c in header]
+    return found[0] if len(found) == 1 else expected
+
+
+def text_spellings(party: str, path: Path, frame: pl.DataFrame, *, encoding: str = "utf-8") -> dict[str, dict[str, str]]:
+    """How a CSV wrote each column's missing cells ('?', 'NA') and booleans ('True', 'Y'), where polars read them.
+
+    Only columns with nulls or booleans are re-read, as plain text, so the synthetic table can be
+    written back in the file's spelling. Empty cells are the default and are not recorded.
+    """
+    suffix = file_format(party, path)
+    wanted = [c for c in frame.columns if frame[c].dtype in (pl.Boolean, pl.Float64, pl.Float32) or frame[c].null_count() > 0]
+    if suffix in PARQUET_SUFFIXES or not wanted:
+        return {}
+    codec = _codec(f"party '{party}'", encoding)
+    source: Path | bytes = path if codec == "utf-8" else _reencode(f"party '{party}'", path, codec)
+    raw = pl.read_csv(source, separator=_separator(path, suffix, encoding), columns=wanted, infer_schema=False)
+    spellings: dict[str, dict[str, str]] = {}
+    for name in wanted:
+        typed, text = frame[name], raw[name]
+        found = {"missing": _mode(text.filter(typed.is_null()))}
+        if typed.dtype == pl.Boolean:
+            found |= {"true": _mode(text.filter(typed.fill_null(False))), "false": _mode(text.filter(~typed.fill_null(True)))}
+        if typed.dtype.is_float():
+            found["decimals"] = _decimals(text.filter(typed.is_not_null()))
+        spellings[name] = {k: v for k, v in found.items() if v}
+    return {k: v for k, v in spellings.items() if v}
+
+
+def _decimals(text: pl.Series) -> str | None:
+    """The most decimal places a float column is written with ('0.05': 2); None for exponents ('1e-05')."""
+    if text.str.contains("[eE]").any():
+        return None
+    places = text.str.extract(r"\.(\d*)$", 1).str.len_chars().max()
+    return str(places or 0)
+
+
+def _mode(text: pl.Series) -> str | None:
+    """The most frequent spelling (ties: the first in sort order); None when all are empty cells."""
+    counts = text.drop_nulls().value_counts(sort=True)
+    if counts.height == 0 or counts[counts.columns[1]][0] < text.null_count():
+        return None
+    top = counts.filter(pl.col(counts.columns[1]) == counts[counts.columns[1]][0])
+    return str(top[text.name].sort()[0])
 
 
 def _read_parquet(label: str, path: Path) -> pl.DataFrame:

@@ -7,6 +7,7 @@ row, so a million-row column with a hundred thousand distinct values stays cheap
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,13 @@ from pandas.api.types import (
 from fedtab.connectors.dtypes import datetime_dtype_of, export_dtype
 from fedtab.connectors.values import (
     DATE_SHARE,
+    SPELLINGS,
     as_text,
+    boolean_tokens,
     describe_bad,
     guess_date_format,
     is_boolean_pair,
+    integer_codes,
     is_integral,
     to_boolean,
     to_datetime,
@@ -36,6 +40,15 @@ from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 PACKED_SPAN = 2.0
 ID_SHARE = 0.95
 """Share of non-missing rows that must be distinct for a column to be identifier-like."""
+
+CODED_MAX_DISTINCT = 12
+"""At most this many distinct integers (credit default's PAY_0 holds 11: -2..8) for a column to read as codes."""
+CODED_MAX_MAGNITUDE = 20
+"""Codes are small: every value within ±20. Counts and measurements reach further and stay numerical."""
+CODED_REPEATS = 5
+"""Codes repeat: at least this many rows per distinct value on average, so [1, 2, 3] stays a number."""
+CODED_NOTE = "coded categorical"
+"""How a column's note starts when inference read its few small integers as category codes."""
 
 _NUMBER_OBJECTS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "integer-na"})
 _DATE_OBJECTS = frozenset({"datetime", "datetime64", "date"})
@@ -67,13 +80,35 @@ def infer_schema(
     unknown = sorted(set(kinds) - set(frame.columns))
     if unknown:
         raise ConfigError(
-            f"Overrides name columns that party '{party}' does not have: {unknown}; "
-            f"its columns are {list(frame.columns)}. Fix the column names in the overrides."
+            f"Column kinds are set for columns that party '{party}' does not have: {unknown}; "
+            f"its columns are {list(frame.columns)}. Fix the names in --column, [columns] or columns=."
         )
+    written = frame.attrs.get(SPELLINGS, {})
     columns = (
-        infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party)
+        infer_column(frame[name], kind=kinds.get(name), id_threshold=id_threshold, party=party,
+                     decimals_written="decimals" in written.get(name, {}))
         for name in frame.columns
     )
+    return spelled(TableSchema(tuple(columns)), frame)
+
+
+def spelled(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
+    """The schema with the spellings the synthetic table is written back in: a CSV's missing marker and
+    boolean words (left by the reader in ``frame.attrs``), or the words of a text column read as booleans."""
+    found = frame.attrs.get(SPELLINGS, {})
+    columns = []
+    for column in schema:
+        seen = found.get(column.name, {})
+        tokens = column.tokens
+        if column.kind is ColumnKind.BOOLEAN and tokens is None:
+            if "true" in seen and "false" in seen:
+                tokens = (seen["true"], seen["false"])
+            elif column.name in frame.columns:
+                tokens = boolean_tokens(frame[column.name])
+        decimals = int(seen["decimals"]) if "decimals" in seen and not column.is_integer else column.decimals
+        columns.append(replace(column, tokens=tokens if column.kind is ColumnKind.BOOLEAN else None,
+                               missing_token=seen.get("missing", column.missing_token),
+                               decimals=decimals if column.kind is ColumnKind.NUMERICAL else None))
     return TableSchema(tuple(columns))
 
 
@@ -101,9 +136,14 @@ def check_column_names(names: Iterable[object], party: str) -> None:
 
 
 def infer_column(
-    series: pd.Series, *, kind: ColumnKind | None = None, id_threshold: int = 1000, party: str = "?"
+    series: pd.Series, *, kind: ColumnKind | None = None, id_threshold: int = 1000, party: str = "?",
+    decimals_written: bool = False,
 ) -> ColumnSchema:
-    """One column's schema: detected from the values, or checked against a declared ``kind``."""
+    """One column's schema: detected from the values, or checked against a declared ``kind``.
+
+    ``decimals_written``: the party's file writes the values with a decimal point ('1.0'), so whole
+    values stay floats instead of becoming integers or integer codes.
+    """
     name = str(series.name)
     present = int(series.notna().sum())
     if kind is None and present == 0:
@@ -117,7 +157,7 @@ def infer_column(
     if is_datetime64_any_dtype(typed.dtype):
         return _datetime(typed, name)
     if is_numeric_dtype(typed.dtype):
-        return _numerical(typed, name, present, id_threshold)
+        return _numerical(typed, name, present, id_threshold, decimals_written)
     return _text(typed, name, present, id_threshold)
 
 
@@ -154,15 +194,35 @@ def _datetime(series: pd.Series, name: str, note: str = "") -> ColumnSchema:
     return ColumnSchema(name, ColumnKind.DATETIME, datetime_dtype_of(series), has_missing=missing, note=note)
 
 
-def _numerical(series: pd.Series, name: str, present: int, id_threshold: int) -> ColumnSchema:
-    integer = is_integral(series)
+def _numerical(series: pd.Series, name: str, present: int, id_threshold: int, decimals_written: bool = False) -> ColumnSchema:
+    integer = is_integral(series) and not decimals_written
     missing = bool(series.isna().any())
+    if integer and _coded(series):
+        return _coded_categorical(series, name, missing)
     distinct = int(series.nunique(dropna=True)) if integer and present >= id_threshold else 0
     if _id_like(distinct, present, id_threshold) and _packed(series, distinct):
         note = _id_note(distinct, present) + "; if it is a measurement, override it as numerical"
         return _identifier(series, name, note, integer=True)
     dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
     return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
+
+
+def _coded(series: pd.Series) -> bool:
+    """Few distinct small integers (a 0/1 flag, SEX 1/2, EDUCATION 0..6): category codes, not a quantity."""
+    values = series.dropna()
+    if values.empty or float(values.abs().max()) > CODED_MAX_MAGNITUDE:
+        return False
+    distinct = int(values.nunique())
+    return distinct <= CODED_MAX_DISTINCT and len(values) >= CODED_REPEATS * distinct
+
+
+def _coded_categorical(series: pd.Series, name: str, missing: bool) -> ColumnSchema:
+    codes = sorted(int(v) for v in series.dropna().unique())
+    shown = ", ".join(str(c) for c in codes[:6]) + (", …" if len(codes) > 6 else "")
+    note = (f"{CODED_NOTE}: {len(codes)} distinct small integers ({shown}) read as categories; "
+            f"to model it as a number, set its kind to numerical (--column {name}=numerical)")
+    dtype = export_dtype(ColumnKind.CATEGORICAL, is_integer=True, has_missing=missing)
+    return ColumnSchema(name, ColumnKind.CATEGORICAL, dtype, is_integer=True, has_missing=missing, note=note)
 
 
 def _packed(series: pd.Series, distinct: int) -> bool:
@@ -227,12 +287,15 @@ def _declared(series: pd.Series, name: str, kind: ColumnKind, party: str) -> Col
     if kind is ColumnKind.IDENTIFIER:
         integer = is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype) and is_integral(series)
         return _identifier(series, name, "declared identifier; not modelled, fresh ids are generated", integer=integer)
-    return ColumnSchema(name, kind, "object", has_missing=bool(series.isna().any()), note=note)
+    missing = bool(series.isna().any())
+    integer = integer_codes(series)
+    dtype = export_dtype(kind, is_integer=integer, has_missing=missing)
+    return ColumnSchema(name, kind, dtype, is_integer=integer, has_missing=missing, note=note)
 
 
 def _declared_numbers(series: pd.Series, where: str) -> pd.Series:
     if is_datetime64_any_dtype(series.dtype):
-        raise SchemaError(f"{where} but holds dates. Declare it datetime instead.")
+        raise SchemaError(f"{where} but holds dates. Set its kind to datetime instead (--column {series.name}=datetime).")
     numbers, bad = to_number(series)
     _refuse(series, bad, f"{where} but holds text", "categorical")
     return numbers
@@ -254,5 +317,6 @@ def _declared_dates(series: pd.Series, name: str, where: str, note: str) -> Colu
 def _refuse(series: pd.Series, bad: pd.Series, what: str, other_kind: str) -> None:
     if bool(np.any(bad)):
         raise SchemaError(
-            f"{what} ({describe_bad(series, bad)}). Clean those rows or declare the column {other_kind}."
+            f"{what} ({describe_bad(series, bad)}). Clean those rows or set its kind to {other_kind} "
+            f"(--column {series.name}={other_kind})."
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fedtab.connectors.casting import conform
-from fedtab.connectors.declared import fit_declared
-from fedtab.connectors.inference import infer_schema, parse_kinds
+from fedtab.connectors.declared import fit_declared, with_kinds
+from fedtab.connectors.inference import infer_schema, parse_kinds, spelled
 from fedtab.connectors.sources import Source, read_source
 from fedtab.connectors.values import DATE_SHARE
 from fedtab.errors import ConfigError
@@ -31,7 +31,7 @@ def load_party(
     name : the party's name; every error message names it.
     source : a ``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet`` path, a SQLAlchemy URL (which may
         carry ``?table=NAME``), or a pandas or polars DataFrame.
-    overrides : column -> kind; wins over inference. Not combined with ``metadata``.
+    overrides : column -> kind; wins over inference, and over ``metadata``'s kinds.
     table, query : what to read from a SQL URL.
     metadata : a declared schema; the data is checked against it instead of inferred.
     id_threshold : see :func:`infer_schema`.
@@ -39,15 +39,13 @@ def load_party(
     """
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"A party name must be non-empty text; got {name!r}. Name the party, e.g. 'clinic_a'.")
-    if overrides and metadata is not None:
-        raise ConfigError(
-            f"party '{name}': pass either overrides or metadata, not both; "
-            "set those columns' kinds in the metadata instead."
-        )
-    text_columns = _text_columns(parse_kinds(overrides, party=name), metadata)
+    kinds = parse_kinds(overrides, party=name)
+    if kinds and metadata is not None:
+        metadata = with_kinds(metadata, kinds, party=name)
+    text_columns = _text_columns(kinds, metadata)
     frame = read_source(name, source, table=table, query=query, encoding=encoding, text_columns=text_columns)
     if metadata is not None:
-        schema = fit_declared(frame, metadata, party=name)
+        schema = spelled(fit_declared(frame, metadata, party=name), frame)
         return PartyTable(name, conform(frame, schema, party=name), schema)
     schema = infer_schema(frame, overrides=overrides, id_threshold=id_threshold, party=name)
     return PartyTable(name, conform(frame, schema, party=name, date_tolerance=1.0 - DATE_SHARE), schema)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fedtab.connectors.casting import conform
 from fedtab.connectors.dtypes import export_dtype
+from fedtab.connectors.inference import CODED_NOTE
 from fedtab.connectors.values import describe_bad, to_boolean, to_datetime, to_number
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
@@ -26,7 +27,7 @@ _RESOLVABLE = {
 """Kind pairs one party may see where another sees the richer kind: a party whose yes/no column
 holds only 'yes' infers categorical. Merged when every value fits the richer kind."""
 
-_INTEGRAL_KINDS = (ColumnKind.NUMERICAL, ColumnKind.IDENTIFIER)
+_INTEGRAL_KINDS = (ColumnKind.NUMERICAL, ColumnKind.IDENTIFIER, ColumnKind.CATEGORICAL)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,21 @@ def align(party: PartyTable, schema: TableSchema) -> PartyTable:
     ]
     if problems:
         raise SchemaError(f"Party '{party.name}' does not have the schema's columns:", problems)
-    return PartyTable(party.name, conform(party.frame, schema, party=party.name), schema)
+    return PartyTable(party.name, conform(_as_written(party, schema), schema, party=party.name), schema)
+
+
+def _as_written(party: PartyTable, schema: TableSchema) -> pd.DataFrame:
+    """Booleans the party read from words go back to its words where the schema wants text ('yes', not 'True')."""
+    frame = party.frame
+    for column in schema:
+        own = party.schema[column.name] if column.name in party.schema.names else None
+        if column.kind is ColumnKind.CATEGORICAL and own is not None and own.kind is ColumnKind.BOOLEAN and own.tokens:
+            values = frame[column.name]
+            words = pd.Series(None, index=values.index, dtype=object)
+            words[values.notna() & values.fillna(False).astype(bool)] = own.tokens[0]
+            words[values.notna() & ~values.fillna(True).astype(bool)] = own.tokens[1]
+            frame = frame.assign(**{column.name: words})
+    return frame
 
 
 def _check_parties(parties: Sequence[PartyTable]) -> None:
@@ -122,12 +137,27 @@ def _merge(name: str, seen: list[_Seen]) -> tuple[ColumnSchema | None, list[str]
         kind = ColumnKind.IDENTIFIER
     elif len(kinds) == 1:
         kind = kinds.pop()
+    elif _coded_against_numbers(kinds, present):
+        return _merged_column(name, ColumnKind.NUMERICAL, seen, present, note=_coded_note(name, present))
     else:
         resolved = _resolve(kinds, present)
         if resolved is None:
             return None, _conflicts(name, present)
         kind = resolved
     return _merged_column(name, kind, seen, present)
+
+
+def _coded_against_numbers(kinds: set[ColumnKind], present: list[_Seen]) -> bool:
+    """Integers read as codes at some parties (few distinct values there) and as numbers at others."""
+    return kinds == {ColumnKind.NUMERICAL, ColumnKind.CATEGORICAL} and all(
+        s.column.note.startswith(CODED_NOTE) for s in present if s.column.kind is ColumnKind.CATEGORICAL
+    )
+
+
+def _coded_note(name: str, present: list[_Seen]) -> str:
+    coded = ", ".join(f"'{s.party}'" for s in present if s.column.kind is ColumnKind.CATEGORICAL)
+    return (f"integers read as category codes at {coded} but as numbers at other parties; modelled as numerical. "
+            f"To model it as categories, set its kind (--column {name}=categorical)")
 
 
 def _resolve(kinds: set[ColumnKind], present: list[_Seen]) -> ColumnKind | None:
@@ -164,11 +194,12 @@ def _conflict(name: str, ref: _Seen, other: _Seen) -> str:
     text = f"column '{name}' is {left} in party '{ref.party}'{_why(ref, other)} "
     text += f"but {right} in party '{other.party}'{_why(other, ref)}"
     if ColumnKind.CATEGORICAL in (ref.column.kind, other.column.kind):
-        text_side = ref if ref.column.kind is ColumnKind.CATEGORICAL else other
-        return text + (
-            f"; clean those rows in party '{text_side.party}', or override the column as categorical in every party"
-        )
-    return text + f"; override the column with one kind in every party (e.g. overrides={{'{name}': '{left}'}})"
+        text_side, typed = (ref, other) if ref.column.kind is ColumnKind.CATEGORICAL else (other, ref)
+        if _bad(text_side.values, typed.column.kind, typed.column).any():
+            return text + (f"; clean those rows in party '{text_side.party}', or set the column's kind at every "
+                           f"party (--column {name}=categorical)")
+        return text + f"; set the column's kind at every party (--column {name}={typed.column.kind.value})"
+    return text + f"; set one kind for it at every party (e.g. --column {name}={left})"
 
 
 def _why(side: _Seen, against: _Seen) -> str:
@@ -184,7 +215,7 @@ def _why(side: _Seen, against: _Seen) -> str:
 
 
 def _merged_column(
-    name: str, kind: ColumnKind, seen: list[_Seen], present: list[_Seen]
+    name: str, kind: ColumnKind, seen: list[_Seen], present: list[_Seen], note: str | None = None
 ) -> tuple[ColumnSchema | None, list[str]]:
     problems = _declared_disagreements(name, present)
     has_missing = any(s.column.has_missing or s.values.isna().any() for s in seen)
@@ -201,6 +232,10 @@ def _merged_column(
         datetime_format=formats.pop() if len(formats) == 1 else None,
         bounds=next((s.column.bounds for s in present if s.column.bounds is not None), None),
         categories=next((s.column.categories for s in present if s.column.categories is not None), None),
+        note=base.note if note is None else note,
+        tokens=next((s.column.tokens for s in present if s.column.tokens is not None), None) if kind is ColumnKind.BOOLEAN else None,
+        missing_token=next((s.column.missing_token for s in seen if s.column.missing_token is not None), None),
+        decimals=max((s.column.decimals for s in present if s.column.decimals is not None), default=None),
     )
     return (None, problems) if problems else (column, [])
 

@@ -17,10 +17,13 @@ from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
 SPEC_VERSION = "V1"
+PERSONAL_NOTE = "personal data"
+"""How a column's note starts when SDV metadata marks it personal data (the CLI and the app announce these)."""
 _INTEGER_REPRESENTATIONS = frozenset({"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"})
 _SDTYPES = {
     "numerical": ColumnKind.NUMERICAL,
     "categorical": ColumnKind.CATEGORICAL,
+    "ordinal": ColumnKind.CATEGORICAL,
     "boolean": ColumnKind.BOOLEAN,
     "datetime": ColumnKind.DATETIME,
     "id": ColumnKind.IDENTIFIER,
@@ -38,15 +41,18 @@ def _sdv_column(column: ColumnSchema) -> dict[str, str]:
         return {"sdtype": "numerical", "computer_representation": "Int64" if column.is_integer else "Float"}
     if column.kind is ColumnKind.DATETIME and column.datetime_format:
         return {"sdtype": "datetime", "datetime_format": column.datetime_format}
-    sdtype = next(word for word, kind in _SDTYPES.items() if kind is column.kind)
+    sdtype = next(word for word, kind in _SDTYPES.items() if kind is column.kind)  # categorical before ordinal
     return {"sdtype": sdtype}
 
 
 def schema_from_sdv_metadata(metadata: Mapping[str, Any] | str | Path, table_name: str | None = None) -> TableSchema:
     """A TableSchema from SDV metadata (a dict, or the path of its JSON file).
 
-    Multi-table metadata needs ``table_name``. Semantic sdtypes (email, address, ...) are personal
-    data in SDV's sense and become identifiers: not modelled, fresh values are generated.
+    Multi-table metadata needs ``table_name``. SDV 1.x and 2.x files both read: ``ordinal`` is
+    categorical; SDV 2's ``decimal_places`` 0 means integers; its detected ``range_min``/``range_max``/
+    ``range_values`` come from the rows, so they are not taken as public bounds or categories.
+    Semantic sdtypes (email, address, ...) are personal data in SDV's sense and become identifiers:
+    not modelled, fresh values are generated. An sdtype SDV does not know is an error naming the column.
     """
     data = metadata if isinstance(metadata, Mapping) else _read_json(Path(metadata))
     name, table = _pick_table(data, table_name)
@@ -58,6 +64,14 @@ def schema_from_sdv_metadata(metadata: Mapping[str, Any] | str | Path, table_nam
     if problems:
         raise SchemaError(f"SDV metadata table '{name}' has columns fedtab cannot read:", problems)
     return TableSchema(tuple(c for c in parsed if c is not None))
+
+
+def read_schema(path: str | Path, table_name: str | None = None) -> TableSchema:
+    """A declared schema from a JSON file: fedtab's own schema (``{"columns": [...]}``) or SDV metadata."""
+    data = _read_json(Path(path))
+    if isinstance(data.get("columns"), list):
+        return TableSchema.from_dict(data)
+    return schema_from_sdv_metadata(data, table_name)
 
 
 def _read_json(path: Path) -> Mapping[str, Any]:
@@ -95,26 +109,46 @@ def _column_from_sdv(name: str, spec: Any, problems: list[str]) -> ColumnSchema 
     sdtype = spec["sdtype"]
     kind = _SDTYPES.get(sdtype)
     if kind is ColumnKind.NUMERICAL:
-        return _numerical(name, spec.get("computer_representation"), problems)
+        return _numerical(name, spec, problems)
     if kind is ColumnKind.DATETIME:
         return ColumnSchema(name, kind, "datetime64[ns]", datetime_format=spec.get("datetime_format"))
     if kind is ColumnKind.BOOLEAN:
         return ColumnSchema(name, kind, "boolean")
     if kind is not None:
         return ColumnSchema(name, kind, "object")
-    if sdtype == "unknown" or spec.get("pii") is not False:
-        note = f"SDV sdtype '{sdtype}' is personal data; not modelled, fresh values are generated"
-        return ColumnSchema(name, ColumnKind.IDENTIFIER, "object", note=note)
-    note = f"SDV sdtype '{sdtype}' (pii false) read as categorical"
-    return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", note=note)
+    if not _personal_sdtype(sdtype):
+        problems.append(
+            f"column '{name}': sdtype {sdtype!r} is not an SDV sdtype; use one of {sorted(_SDTYPES)}, "
+            "'unknown', or a personal-data type such as 'email' or 'first_name'"
+        )
+        return None
+    if sdtype != "unknown" and spec.get("pii") is False:
+        return ColumnSchema(name, ColumnKind.CATEGORICAL, "object", note=f"SDV sdtype '{sdtype}' (pii false) read as categorical")
+    note = (f"{PERSONAL_NOTE} (SDV sdtype '{sdtype}'): not modelled, fresh values are generated; "
+            f"to model it, set its kind (--column {name}=categorical)")
+    return ColumnSchema(name, ColumnKind.IDENTIFIER, "object", note=note)
 
 
-def _numerical(name: str, representation: Any, problems: list[str]) -> ColumnSchema | None:
-    if representation is None:
+def _personal_sdtype(sdtype: str) -> bool:
+    """SDV's 'unknown' and its personal-data types: rdt's anonymizers and any Faker provider name."""
+    if sdtype == "unknown":
+        return True
+    try:
+        from rdt.transformers.pii.anonymization import SDTYPE_ANONYMIZERS, is_faker_function
+    except ImportError:  # SDV metadata without SDV installed: trust the file
+        return True
+    return sdtype in SDTYPE_ANONYMIZERS or bool(is_faker_function(sdtype))
+
+
+def _numerical(name: str, spec: Mapping[str, Any], problems: list[str]) -> ColumnSchema | None:
+    """SDV 1.x says ``computer_representation``; SDV 2.x says ``decimal_places`` (0: integers)."""
+    representation, places = spec.get("computer_representation"), spec.get("decimal_places")
+    if representation is None and places is None:
         return ColumnSchema(name, ColumnKind.NUMERICAL, "float64", note=INTEGER_FROM_DATA)
-    if representation == "Float":
-        return ColumnSchema(name, ColumnKind.NUMERICAL, "float64")
-    if representation in _INTEGER_REPRESENTATIONS:
+    if representation == "Float" or (representation is None and places != 0):
+        decimals = places if isinstance(places, int) and not isinstance(places, bool) else None
+        return ColumnSchema(name, ColumnKind.NUMERICAL, "float64", decimals=decimals)
+    if representation in _INTEGER_REPRESENTATIONS or (representation is None and places == 0):
         return ColumnSchema(name, ColumnKind.NUMERICAL, "Int64", is_integer=True)
     problems.append(
         f"column '{name}': computer_representation {representation!r} is not one of "

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-from fedtab.connectors.files import read_file
+from fedtab.connectors.files import read_file, text_spellings
+from fedtab.connectors.values import SPELLINGS
 from fedtab.connectors.inference import check_column_names
 from fedtab.connectors.sql import is_sql_url, read_sql
 from fedtab.errors import PartyError
@@ -47,6 +48,9 @@ def read_source(
         path = Path(source)
         raw = read_file(party, path, encoding=encoding, text_columns=text_columns)
         frame, label = _from_polars(party, raw), f"file '{path}'"
+        tidy = _tidy(party, frame, label)
+        tidy.attrs[SPELLINGS] = text_spellings(party, path, raw, encoding=encoding)
+        return tidy
     else:
         raise PartyError(
             f"party '{party}': a source must be a file path, a SQLAlchemy URL, or a pandas or polars "

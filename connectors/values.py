@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import infer_dtype, is_bool_dtype, is_float_dtype
+from pandas.api.types import infer_dtype, is_bool_dtype, is_float_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
 from fedtab.connectors.dtypes import datetime_dtype_of
 
 NULL_TOKENS: tuple[str, ...] = ("", "NA", "NaN", "null", "?")
-TRUE_WORDS: frozenset[str] = frozenset({"true", "yes", "1"})
-FALSE_WORDS: frozenset[str] = frozenset({"false", "no", "0"})
+TRUE_WORDS: frozenset[str] = frozenset({"true", "yes", "y", "1"})
+FALSE_WORDS: frozenset[str] = frozenset({"false", "no", "n", "0"})
+SPELLINGS = "fedtab_spellings"
+"""Key in ``DataFrame.attrs`` where the file reader leaves how a CSV wrote each column's missing cells and booleans."""
 
 DATE_SHARE: float = 0.95
 """Share of non-missing text values that must parse as dates for a column to be a date column."""
@@ -48,6 +50,19 @@ def is_integral(series: pd.Series) -> bool:
     return bool(finite.all() and (np.abs(values) <= _MAX_EXACT_FLOAT).all() and (values == np.floor(values)).all())
 
 
+def integer_codes(series: pd.Series) -> bool:
+    """Whether a categorical column holds integers (as numbers, or as text spelled exactly like them: '7', not '007')."""
+    if is_bool_dtype(series.dtype) or series.notna().sum() == 0:
+        return False
+    if is_numeric_dtype(series.dtype):
+        return is_integral(series)
+    words = pd.Index(as_text(series).dropna().unique())
+    numbers = pd.to_numeric(words, errors="coerce")
+    if numbers.isna().any() or not is_integral(pd.Series(numbers)):
+        return False
+    return bool((pd.Index(numbers.astype("int64").astype(str)) == words).all())
+
+
 def to_number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Numbers from any column: the converted column and the rows that are not numbers."""
     if is_bool_dtype(series.dtype):
@@ -60,6 +75,18 @@ def is_boolean_pair(words: pd.Index) -> bool:
     """Whether the distinct values, ignoring case and spaces, are one true word and one false word."""
     lowered = {str(w).strip().lower() for w in words}
     return len(lowered) == 2 and len(lowered & TRUE_WORDS) == 1 and len(lowered & FALSE_WORDS) == 1
+
+
+def boolean_tokens(series: pd.Series) -> tuple[str, str] | None:
+    """The (true, false) words a text column spells its booleans with, the most frequent of each; None for bools."""
+    if is_bool_dtype(series.dtype) or is_numeric_dtype(series.dtype) or infer_dtype(series, skipna=True) != "string":
+        return None
+    counts = as_text(series).value_counts(dropna=True)
+    lowered = counts.index.str.strip().str.lower()
+    true, false = counts[lowered.isin(TRUE_WORDS)], counts[lowered.isin(FALSE_WORDS)]
+    if true.empty or false.empty:
+        return None
+    return str(true.index[0]), str(false.index[0])
 
 
 def to_boolean(series: pd.Series) -> tuple[pd.Series, pd.Series]:

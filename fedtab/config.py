@@ -11,6 +11,7 @@ from typing import Any
 
 from fedtab.connectors.public_domain import domain_problems
 from fedtab.errors import ConfigError
+from fedtab.schema import ColumnKind
 
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax")
 ACCOUNTANTS = ("prv", "rdp")
@@ -87,6 +88,9 @@ class FedtabConfig:
     """Parties refuse requests without a privacy plan; None: on for every party with a budget."""
     party_state_dir: str | None = None
     """Where each party keeps its privacy record of a run; None: next to the checkpoint (only when checkpointing)."""
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """Column -> kind ("categorical", "numerical", "boolean", "datetime", "id") set by the user; wins over
+    inference at every party (CLI ``--column NAME=KIND``, TOML ``[columns.NAME] kind = "..."``)."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -95,6 +99,7 @@ class FedtabConfig:
         object.__setattr__(self, "model_options", dict(self.model_options))
         object.__setattr__(self, "public_domain", {str(k): dict(v) for k, v in self.public_domain.items()})
         object.__setattr__(self, "party_budgets", {str(k): float(v) for k, v in self.party_budgets.items()})
+        object.__setattr__(self, "columns", {str(k): _kind_word(v) for k, v in self.columns.items()})
 
     def _problems(self) -> list[str]:
         out: list[str] = []
@@ -129,6 +134,7 @@ class FedtabConfig:
         need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
              "checkpoint", "None or a file path to write the run's checkpoint to")
         out.extend(self._party_policy_problems())
+        out += _column_kind_problems(self.columns)
         return out
 
     def _party_policy_problems(self) -> list[str]:
@@ -212,11 +218,36 @@ def _flatten_sections(data: Mapping[str, Any]) -> dict[str, Any]:
             flat["model_options"] = model_table.pop("options", model_table)
         elif key == "public":
             flat["public_domain"] = value
+        elif key == "columns" and isinstance(value, Mapping):
+            flat["columns"] = {name: _toml_kind(name, spec) for name, spec in value.items()}
         elif key in {"run", "privacy", "encoders", "federation"} and isinstance(value, Mapping):
             flat.update({k.replace("-", "_"): v for k, v in value.items()})
         else:
             flat[key] = value
     return flat
+
+
+def _kind_word(kind: Any) -> str:
+    """The word users write for a kind: ColumnKind members and 'Categorical' alike become 'categorical'."""
+    return str(getattr(kind, "value", kind)).strip().lower()
+
+
+def _column_kind_problems(columns: Any) -> list[str]:
+    if not isinstance(columns, Mapping):
+        return [f"'columns' must be a table of column -> kind; got {columns!r}. Write e.g. columns={{'SEX': 'categorical'}}."]
+    known = [k.value for k in ColumnKind]
+    return [f"column '{name}': kind {kind!r} is not one of {known}. Fix it in --column, [columns.{name}] or columns="
+            for name, kind in columns.items() if _kind_word(kind) not in known]
+
+
+def _toml_kind(name: str, spec: Any) -> Any:
+    """``[columns.SEX] kind = "categorical"`` or ``[columns] SEX = "categorical"``."""
+    if not isinstance(spec, Mapping):
+        return spec
+    extra = sorted(set(spec) - {"kind"})
+    if extra or "kind" not in spec:
+        raise ConfigError(f"[columns.{name}] takes one key, kind (e.g. kind = \"categorical\"); got keys {sorted(spec)}.")
+    return spec["kind"]
 
 
 def _is_int(value: Any) -> bool:

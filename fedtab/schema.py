@@ -39,6 +39,12 @@ class ColumnSchema:
     bounds: tuple[float, float] | None = None
     categories: tuple[str, ...] | None = None
     note: str = ""
+    tokens: tuple[str, str] | None = None
+    """How the parties' files spell a boolean's (true, false), e.g. ('Yes', 'No'); None: as booleans."""
+    missing_token: str | None = None
+    """How the parties' files mark a missing value ('?', 'NA'); None: an empty cell or a null."""
+    decimals: int | None = None
+    """Decimal places the parties' files write a float column with (SDV's ``decimal_places``); None: as computed."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -51,6 +57,8 @@ class ColumnSchema:
         data["kind"] = ColumnKind(data["kind"])
         if data.get("bounds") is not None:
             data["bounds"] = tuple(float(b) for b in data["bounds"])
+        if data.get("tokens") is not None:
+            data["tokens"] = tuple(str(t) for t in data["tokens"])
         if data.get("categories") is not None:
             data["categories"] = tuple(str(c) for c in data["categories"])
         return cls(**data)

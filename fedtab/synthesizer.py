@@ -22,7 +22,9 @@ from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress,
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.model_state import ModelState
-from fedtab.sampler import sample_table
+from fedtab.progress import progress_display
+from fedtab.export import export_table
+from fedtab.sampler import sample_table, spell
 from fedtab.schema import ColumnKind, PartyTable, TableSchema
 
 PartySource = str | Path | pd.DataFrame | pl.DataFrame
@@ -63,12 +65,17 @@ class FederatedSynthesizer:
         *,
         overrides: Mapping[str, str | ColumnKind] | None = None,
         metadata: TableSchema | None = None,
-        progress: Progress | None = None,
+        progress: Progress | bool | None = None,
         tap: Tap | None = None,
         evaluate: EvaluationRequest | None = None,
         resume_from: str | Path | ModelState | None = None,
     ) -> FederatedSynthesizer:
         """Read each party's table, reconcile schemas, run the federation; returns self.
+
+        ``progress=True`` shows a bar with the rounds and each round's metrics (losses); a callable
+        ``progress(stage, done, total, record)`` receives the same reports instead.
+        ``overrides`` (column -> kind) add to the config's ``columns``, the one place column kinds
+        are set; they are saved with the model.
 
         With ``evaluate``, each party first holds out ``holdout_share`` of its rows (0.2 unless
         set) and, after training, scores the synthetic table against its own rows; the aggregated
@@ -83,7 +90,9 @@ class FederatedSynthesizer:
         config = self._resolved_config(resume)
         if evaluate is not None and config.holdout_share == 0:
             config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
-        tables = load_parties(parties, overrides=overrides, metadata=metadata)
+        if overrides:
+            config = dataclasses.replace(config, columns={**config.columns, **overrides})
+        tables = load_parties(parties, overrides=config.columns, metadata=metadata)
         schema = declare_public(reconcile(tables), config.public_domain)
         aligned = [align(t, schema) for t in tables]
         for table in aligned:
@@ -94,10 +103,10 @@ class FederatedSynthesizer:
                 self.report_, self.state_ = None, dataclasses.replace(resume, config=saved_config)
                 return self
         after = None if evaluate is None else partial(evaluate_on_federation, config=config, request=evaluate)
-        with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir:
+        with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir, progress_display(progress, config.rounds) as shown:
             staged = stage_parties(aligned, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed,
                                    config=config, state_dir=party_state_dir(config, resume_from))
-            fit = self._run(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after, resume=resume)
+            fit = self._run(staged, config=config, schema=schema, progress=shown, tap=tap, after_training=after, resume=resume)
         self.report_ = fit.after_training
         self.state_ = fit.to_state(config)
         return self
@@ -114,11 +123,20 @@ class FederatedSynthesizer:
         return run_simulation(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after_training,
                               resume=resume)
 
-    def sample(self, num_rows: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
-        """Synthetic rows in the real schema; the same seed gives the same rows."""
+    def sample(self, num_rows: int | None = None, *, seed: int | None = None, spelled: bool = True) -> pd.DataFrame:
+        """Synthetic rows in the real schema; the same seed gives the same rows.
+
+        ``spelled`` writes values as the parties' files do (boolean words such as 'Yes'/'No', a text
+        column's missing marker such as '?'); ``False`` gives the schema's dtypes (bool, nulls).
+        """
         state = self._state()
         rows = num_rows if num_rows is not None else (state.config.rows or sum(state.parties.values()))
-        return sample_table(state, rows, seed=state.config.seed if seed is None else seed)
+        frame = sample_table(state, rows, seed=state.config.seed if seed is None else seed)
+        return spell(frame, state.plan.schema) if spelled else frame
+
+    def write(self, path: str | Path, num_rows: int | None = None, *, seed: int | None = None) -> Path:
+        """Sample and write a .csv or .parquet file spelled as the parties' files (markers, boolean words, dates)."""
+        return export_table(self.sample(num_rows, seed=seed), path, schema=self._state().plan.schema)
 
     def save(self, path: str | Path) -> Path:
         return self._state().save(path)

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from fedtab.config import PARTY_EPSILON_HELP, FedtabConfig
+from fedtab.connectors.inference import CODED_NOTE
+from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
@@ -44,37 +46,55 @@ def parse_party_budgets(texts: list[str] | None) -> dict[str, float] | None:
     return budgets or None
 
 
+def _default(name: str) -> str:
+    """The config's default for a flag left unset, shown in --help."""
+    return str(getattr(FedtabConfig(), name))
+
+
+def parse_columns(texts: list[str]) -> dict[str, str]:
+    """``--column SEX=categorical`` flags as column -> kind; FedtabConfig checks the kind words."""
+    kinds: dict[str, str] = {}
+    for text in texts:
+        name, sep, kind = text.partition("=")
+        if not sep or not name.strip() or not kind.strip():
+            raise ConfigError(f"--column must look like NAME=KIND (e.g. SEX=categorical); got '{text}'.")
+        kinds[name.strip()] = kind.strip()
+    return kinds
+
+
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan or tvae.")] = None,
-    rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.")] = None,
-    local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.")] = None,
-    rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write (default: as many as the parties hold).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed: same seed, same rows.")] = None,
-    epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="DP δ per party (default: below 1/n of the smallest party).")] = None,
-    encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan or tvae.", show_default=_default("model"))] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.", show_default=_default("rounds"))] = None,
+    local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.", show_default=_default("local_epochs"))] = None,
+    rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write.", show_default="as many as the parties hold")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed: same seed, same rows.", show_default=_default("seed"))] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.", show_default="no DP")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="DP δ per party.", show_default="below 1/n of the smallest party")] = None,
+    encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.", show_default=_default("encoder_share"))] = None,
     party_epsilon: Annotated[Optional[float], typer.Option("--party-epsilon", help=PARTY_EPSILON_HELP)] = None,
-    party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (default 1e-5, far below 1/parties).")] = None,
-    party_clip: Annotated[Optional[float], typer.Option("--party-clip", help="Party-level DP: L2 bound on one party's update per round (default 0.5).")] = None,
+    party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (far below 1/parties).", show_default="1e-5")] = None,
+    party_clip: Annotated[Optional[float], typer.Option("--party-clip", help="Party-level DP: L2 bound on one party's update per round.", show_default=_default("party_clip"))] = None,
     party_budget: Annotated[Optional[list[str]], typer.Option("--party-budget", help="NAME=EPS: that party's own ε, which it enforces itself (default: --epsilon); once per party.")] = None,
     require_dp: Annotated[Optional[bool], typer.Option("--require-dp/--no-require-dp", help="Parties refuse requests without a privacy plan (default: on for parties with a budget).")] = None,
     party_state_dir: Annotated[Optional[Path], typer.Option("--party-state-dir", help="Folder where each party keeps its privacy record of the run (default: the checkpoint's folder).")] = None,
     public_domain: Annotated[Optional[Path], typer.Option("--public-domain", help="JSON/TOML of bounds and categories known without the data (a code book); DP spends nothing on them.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.", show_default="synthetic.parquet (--demo: out/demo_synthetic.parquet)")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A fedtab.toml with the run's settings.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Write a checkpoint here after the encoders and every round.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run a checkpoint holds (its settings unless --config); same parties.")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score the result federatedly; write an HTML report and JSON next to --out.")] = False,
     target: Annotated[Optional[str], typer.Option(help="Column to predict for the utility part of --evaluate.")] = None,
-    holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate (default 0.2).")] = None,
+    holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate.", show_default="0.2")] = None,
     engine: Annotated[str, typer.Option(help="simulation (Flower, default) or local (in-process).")] = "simulation",
     demo: Annotated[bool, typer.Option("--demo", help="Run the shipped 3-party demo federation.")] = False,
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",
+    metadata: Annotated[Optional[Path], typer.Option("--metadata", help="SDV metadata JSON (SDV 1.x or 2.x) or a fedtab schema: every column's kind, checked against each party instead of inferred.")] = None,
+    column: Annotated[Optional[list[str]], typer.Option("--column", help="NAME=KIND sets a column's kind (categorical, numerical, boolean, datetime, id) at every party; repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
-    from fedtab.cli.progress import round_progress
+    from fedtab.progress import round_progress
     from fedtab.demo import demo_config, demo_parties
 
     resumed = load_checkpoint(resume) if resume else None
@@ -87,6 +107,8 @@ def synthesize(
                             checkpoint=str(checkpoint) if checkpoint else None,
                             party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
                             party_state_dir=str(party_state_dir) if party_state_dir else None)
+    if column:
+        settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)
@@ -103,11 +125,12 @@ def synthesize(
     synthesizer = FederatedSynthesizer(settings, engine=engine)  # type: ignore[arg-type]
     with round_progress(_out, settings.rounds, enabled=output_format == "text") as progress:
         request = EvaluationRequest(target=target) if evaluate or target else None
-        synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed)  # type: ignore[arg-type]
+        declared = read_schema(metadata) if metadata else None
+        synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed, metadata=declared)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
     frame = synthesizer.sample()
     sample_seconds = time.perf_counter() - sample_started
-    export_table(frame, out_path)
+    export_table(frame, out_path, schema=synthesizer.state_.plan.schema)
     if save_model:
         synthesizer.save(save_model)
     summary = _summary(synthesizer, out_path, len(frame), time.perf_counter() - started, sample_seconds, save_model)
@@ -132,12 +155,14 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "output": str(target),
         "rows": rows,
         "columns": len(state.plan.schema),
-        "parties": state.parties,
+        "parties": dict(sorted(state.parties.items())),
         "model": state.config.model,
         "rounds": state.config.rounds,
         "final_losses": reported_metrics(last),
         "timings_s": {**{k: round(v, 2) for k, v in state.timings.items()}, "sampling_s": round(sample_s, 2), "total_s": round(total_s, 2)},
         "notes": list(state.plan.notes),
+        "coded_categorical": [c.name for c in state.plan.schema if c.note.startswith(CODED_NOTE)],
+        "personal_data": [c.name for c in state.plan.schema if c.note.startswith(PERSONAL_NOTE)],
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
         "resumed_at": list(state.resumed_at),
@@ -148,8 +173,14 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
 def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def]
     table = Table(title="fedtab synthesize", show_header=False, title_justify="left")
     table.add_row("output", f"{summary['output']} ({summary['rows']} rows × {summary['columns']} columns)")
-    table.add_row("parties", ", ".join(f"{k} ({v} rows)" for k, v in summary["parties"].items()))
-    table.add_row("model", f"{summary['model']}, {summary['rounds']} rounds; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
+    table.add_row("parties", ", ".join(f"{k} ({plural(v, 'row')})" for k, v in summary["parties"].items()))
+    table.add_row("model", f"{summary['model']}, {plural(summary['rounds'], 'round')}; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
+    if summary["coded_categorical"]:
+        table.add_row("kinds", f"{', '.join(summary['coded_categorical'])}: few small integers, read as categories. "
+                      "To model one as a number: --column NAME=numerical")
+    if summary["personal_data"]:
+        table.add_row("[bold yellow]personal data[/]", f"{', '.join(summary['personal_data'])}: not modelled (the "
+                      "metadata marks them personal data); synthetic rows get fresh values. To model one: --column NAME=categorical")
     t = summary["timings_s"]
     table.add_row("time", f"encoders {t.get('encoders_s', 0):.1f} s, training {t.get('training_s', 0):.1f} s, sampling {t['sampling_s']:.1f} s, total {t['total_s']:.1f} s")
     if summary["resumed_at"]:
@@ -166,6 +197,11 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
         table.add_row("[yellow]warning[/]", warning)
     _out.print(table)
     _out.print(frame.head(5).to_string(max_colwidth=14))
+
+
+def plural(count: int, word: str) -> str:
+    """'1 round', '3 rounds'."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _privacy_text(privacy: dict | str) -> str:

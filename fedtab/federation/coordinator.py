@@ -359,10 +359,6 @@ def reported_metrics(record: Mapping[str, float]) -> dict[str, float]:
     return {k: v for k, v in record.items() if k not in ROUND_FIELDS}
 
 
-def metrics_text(record: Mapping[str, float], sep: str = "  ") -> str:
-    return sep.join(f"{k} {v:+.3f}" for k, v in reported_metrics(record).items())
-
-
 def _require_all(replies: Mapping[str, Payload], names: list[str], what: str, round_index: int) -> None:
     missing = sorted(set(names) - set(replies))
     if missing:

@@ -45,3 +45,72 @@ def test_the_party_level_option_states_its_limits_where_it_is_offered():
     at.number_input(key="party_epsilon").set_value(0.5).run()
     assert not at.exception
     assert any("Limits: FedAvg only" in c.value for c in at.caption)
+
+
+def upload_parties(at: AppTest, rows: int = 300) -> None:
+    """Two party CSVs cut from the demo federation, uploaded as a steward would."""
+    import pandas as pd
+
+    from fedtab.demo import demo_parties
+
+    files = []
+    for name, path in list(demo_parties().items())[:2]:
+        files.append((f"{name}.csv", pd.read_parquet(path).head(rows).to_csv(index=False).encode(), "text/csv"))
+    at.radio(key="source").set_value("Upload one table per party").run()
+    at.file_uploader(key="uploads").set_value(files).run()
+
+
+def small_run(at: AppTest) -> None:
+    at.number_input(key="rounds").set_value(1)
+    at.number_input(key="epochs").set_value(0.5)
+    at.selectbox(key="engine").select("local")
+
+
+def test_uploads_with_an_edited_kind_run_evaluate_and_offer_every_download():
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    upload_parties(at)
+    assert not at.exception
+    columns = at.dataframe[0].value["column"].tolist()
+    at.session_state["kinds"] = {"edited_rows": {columns.index("education-num"): {"kind": "categorical"}},
+                                 "added_rows": [], "deleted_rows": []}
+    small_run(at)
+    at.checkbox(key="evaluate").check().run()
+    at.selectbox(key="target").select("income")
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    state = at.session_state["state"]
+    assert state.config.columns == {"education-num": "categorical"} and set(state.parties) == {"clinic_north", "clinic_south"}
+    assert state.plan.schema["education-num"].kind.value == "categorical"
+    assert set(at.session_state["files"]) == {"synthetic.csv", "synthetic.parquet", "model.fedtab", "report.html"}
+    assert {"fidelity", "utility"} <= set(at.table[0].value["area"])
+
+
+def test_results_belong_to_their_parties_and_uploads_to_one_folder_per_session():
+    import gc
+
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    small_run(at)
+    at.button(key="run").click().run()
+    assert "synthetic" in at.session_state
+    upload_parties(at)
+    assert not at.exception
+    assert "synthetic" not in at.session_state and not at.get("download_button")
+    folder = Path(at.session_state["upload_dir"].name)
+    at.run()
+    assert Path(at.session_state["upload_dir"].name) == folder and (folder / "parties" / "clinic_north.csv").is_file()
+    del at
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_sdv_metadata_marking_personal_data_is_announced_loudly():
+    import json
+
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    upload_parties(at, rows=60)
+    columns = {c: {"sdtype": "categorical"} for c in at.dataframe[0].value["column"]}
+    columns |= {"age": {"sdtype": "numerical"}, "fnlwgt": {"sdtype": "ssn"}}
+    metadata = json.dumps({"tables": {"adult": {"columns": columns}}, "METADATA_SPEC_VERSION": "V2"}).encode()
+    at.file_uploader(key="metadata").set_value(("adult.json", metadata, "application/json")).run()
+    assert not at.exception
+    assert any("Personal data, not modelled" in w.value and "fnlwgt" in w.value for w in at.warning)

@@ -218,3 +218,22 @@ def test_mostly_unique_integer_measurement_is_numerical_not_an_identifier() -> N
     weights = np.random.default_rng(0).integers(10_000, 1_500_000, size=2000)
     column = one(weights, id_threshold=1000)
     assert (column.kind, column.is_integer) == (ColumnKind.NUMERICAL, True)
+
+
+def test_few_small_integers_are_coded_categories_with_a_note_on_changing_it() -> None:
+    frame = pd.DataFrame({"SEX": [1, 2] * 33, "PAY_0": list(range(-2, 9)) * 6, "LIMIT": range(10_000, 10_660, 10)})
+    schema = infer_schema(frame)
+    assert [schema[c].kind for c in ("SEX", "PAY_0", "LIMIT")] == [ColumnKind.CATEGORICAL, ColumnKind.CATEGORICAL, ColumnKind.NUMERICAL]
+    assert (schema["SEX"].dtype, schema["SEX"].is_integer) == ("int64", True)
+    assert schema["SEX"].note.startswith("coded categorical") and "--column SEX=numerical" in schema["SEX"].note
+
+
+def test_counts_wider_than_codes_stay_numerical() -> None:
+    schema = infer_schema(pd.DataFrame({"big": [0, 50] * 26, "many": list(range(13)) * 4}))
+    assert schema["big"].kind is ColumnKind.NUMERICAL and schema["many"].kind is ColumnKind.NUMERICAL
+    assert infer_schema(pd.DataFrame({"x": [1, 2, 3]}))["x"].kind is ColumnKind.NUMERICAL
+
+
+def test_a_kind_for_a_missing_column_names_it() -> None:
+    with pytest.raises(ConfigError, match="'SEXX'"):
+        infer_schema(pd.DataFrame({"SEX": [1, 2]}), overrides={"SEXX": "categorical"}, party="bank_a")

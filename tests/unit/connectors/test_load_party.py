@@ -92,9 +92,10 @@ def test_categorical_override_keeps_leading_zeros(tmp_path: Path) -> None:
     assert party.schema["code"].dtype == "object"
 
 
-def test_categorical_override_on_a_frame_writes_whole_numbers_plainly() -> None:
+def test_categorical_override_keeps_whole_numbers_integers() -> None:
     party = load_party("a", pd.DataFrame({"n": [1.0, np.nan, 3.0]}), overrides={"n": "categorical"})
-    assert party.frame["n"].tolist() == ["1", None, "3"]
+    assert party.frame["n"].tolist() == [1, pd.NA, 3]
+    assert (party.schema["n"].kind.value, party.schema["n"].dtype, party.schema["n"].is_integer) == ("categorical", "Int64", True)
 
 
 def test_latin1_file_with_encoding(tmp_path: Path) -> None:
@@ -171,9 +172,13 @@ def test_metadata_values_that_do_not_fit_are_named() -> None:
         load_party("b", pd.DataFrame({"age": [5, 2.5]}), metadata=metadata)
 
 
-def test_overrides_and_metadata_together_are_refused() -> None:
-    with pytest.raises(ConfigError, match="either overrides or metadata"):
-        load_party("a", pd.DataFrame({"score": [1.0]}), overrides={"score": "categorical"}, metadata=metadata_schema())
+def test_kinds_set_by_the_user_win_over_the_metadata() -> None:
+    frame = pd.DataFrame({"score": [1.0, 2.0], "age": [30, 40], "code": ["a", "b"], "member": [True, False],
+                          "joined": ["2020-01-01", "2020-02-01"], "city": ["x", "y"]})
+    party = load_party("a", frame, overrides={"score": "categorical", "city": "id"}, metadata=metadata_schema())
+    assert (party.schema["score"].kind, party.schema["city"].kind) == (ColumnKind.CATEGORICAL, ColumnKind.IDENTIFIER)
+    with pytest.raises(ConfigError, match=r"columns the metadata does not have: \['nope'\]"):
+        load_party("a", frame, overrides={"nope": "categorical"}, metadata=metadata_schema())
 
 
 @pytest.mark.parametrize("name", ["", "  ", None])

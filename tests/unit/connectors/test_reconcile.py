@@ -59,7 +59,7 @@ def test_every_mismatch_in_one_error() -> None:
     assert "column 'extra' of party 'b' is not in party 'a'" in problems
     assert (
         "column 'age' is numerical in party 'a' but categorical in party 'b' ('unknown' in 3 rows); "
-        "clean those rows in party 'b', or override the column as categorical in every party"
+        "clean those rows in party 'b', or set the column's kind at every party (--column age=categorical)"
     ) in problems
     conflict = "column 'd' is datetime in party 'a' but categorical in party 'b' ('1' in 1 row;"
     assert any(p.startswith(conflict) for p in problems)
@@ -71,8 +71,17 @@ def test_kind_conflict_without_text() -> None:
     a = party("a", v=pd.to_datetime(["2020-01-01", "2020-01-02"]))
     b = party("b", v=[1.5, 2.5])
     with pytest.raises(SchemaError, match=r"column 'v' is datetime in party 'a' but numerical in party 'b'; "
-                                          r"override the column with one kind in every party"):
+                                          r"set one kind for it at every party \(e.g. --column v=datetime\)"):
         reconcile([a, b])
+
+
+def test_a_conflict_whose_values_fit_advises_a_kind_not_cleaning() -> None:
+    a = party("a", n=[1.5, 2.5])
+    b = load_party("b", pd.DataFrame({"n": ["3", "4"]}), overrides={"n": "categorical"})
+    with pytest.raises(SchemaError, match=r"every value would read as numerical\); set the column's kind at every "
+                                          r"party \(--column n=numerical\)") as raised:
+        reconcile([a, b])
+    assert "clean" not in str(raised.value)
 
 
 def test_identifier_in_any_party_wins() -> None:
@@ -117,7 +126,7 @@ def test_align_names_bad_values_with_counts() -> None:
         align(b, schema)
     assert raised.value.problems == (
         "Column 'age' of party 'b' holds text ('?!' in 2 rows; 3 rows in all hold such values); the schema says "
-        "numerical. Clean those rows or declare the column categorical.",
+        "numerical. Clean those rows or set its kind to categorical (--column age=categorical).",
     )
 
 
@@ -138,3 +147,29 @@ def test_align_casts_to_the_merged_dtypes() -> None:
     assert aligned.frame["n"].dtype == "float64"
     assert aligned.schema is schema
     assert [str(t) for t in aligned.frame.dtypes] == [c.dtype for c in schema]
+
+
+def test_codes_at_one_party_and_numbers_at_another_merge_as_numbers_with_a_note() -> None:
+    a = load_party("a", pd.DataFrame({"kids": [0, 1, 2] * 10}))
+    b = load_party("b", pd.DataFrame({"kids": list(range(15)) * 3}))
+    assert (a.schema["kids"].kind, b.schema["kids"].kind) == (ColumnKind.CATEGORICAL, ColumnKind.NUMERICAL)
+    merged = reconcile([a, b])["kids"]
+    assert (merged.kind, merged.dtype) == (ColumnKind.NUMERICAL, "int64")
+    assert "--column kids=categorical" in merged.note
+    assert align(a, reconcile([a, b])).frame["kids"].dtype == "int64"
+
+
+def test_coded_categories_stay_integers_through_align() -> None:
+    a = load_party("a", pd.DataFrame({"sex": [1, 2] * 10}))
+    b = load_party("b", pd.DataFrame({"sex": [2, 1, 1] * 10}))
+    schema = reconcile([a, b])
+    assert (schema["sex"].kind, schema["sex"].dtype) == (ColumnKind.CATEGORICAL, "int64")
+    assert align(b, schema).frame["sex"].tolist()[:3] == [2, 1, 1]
+
+
+def test_words_a_party_read_as_booleans_stay_words_where_the_schema_says_categorical() -> None:
+    reread = load_party("a", pd.DataFrame({"smoker": ["yes", "no", None, "yes"] * 3}))
+    assert reread.schema["smoker"].kind is ColumnKind.BOOLEAN and reread.schema["smoker"].tokens == ("yes", "no")
+    declared = load_party("b", pd.DataFrame({"smoker": ["yes", "no"] * 3}), overrides={"smoker": "categorical"})
+    aligned = align(reread, declared.schema)
+    assert aligned.frame["smoker"].tolist()[:4] == ["yes", "no", None, "yes"]

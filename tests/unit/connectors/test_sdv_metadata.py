@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -111,3 +112,50 @@ def test_unreadable_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="is not readable JSON"):
         schema_from_sdv_metadata(bad)
+
+
+def credit_like(rows: int = 200) -> pd.DataFrame:
+    """Credit default's columns and codes (ID, amounts, SEX/EDUCATION/MARRIAGE/PAY_x codes, the 0/1 target)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"ID": np.arange(1, rows + 1), "LIMIT_BAL": rng.integers(1, 50, rows) * 10_000,
+                          "SEX": rng.integers(1, 3, rows), "EDUCATION": rng.integers(0, 7, rows),
+                          "MARRIAGE": rng.integers(0, 4, rows), "AGE": rng.integers(21, 76, rows)})
+    for month in ("PAY_0", "PAY_2", "PAY_3"):
+        frame[month] = rng.integers(-2, 7, rows)
+    frame["BILL_AMT1"] = rng.normal(50_000, 20_000, rows).round(2)
+    frame["default_payment_next_month"] = rng.integers(0, 2, rows)
+    return frame
+
+
+def test_metadata_written_by_sdv_itself_reads_every_column_as_the_right_kind(tmp_path: Path) -> None:
+    from sdv.metadata import Metadata
+
+    frame = credit_like()
+    path = tmp_path / "credit.json"
+    Metadata.detect_from_dataframes({"credit": frame}).save_to_json(str(path))
+    sdtypes = {c: spec["sdtype"] for c, spec in json.loads(path.read_text())["tables"]["credit"]["columns"].items()}
+    assert sdtypes["SEX"] == "ordinal" and sdtypes["default_payment_next_month"] == "ordinal"  # what SDV 2 writes
+    schema = schema_from_sdv_metadata(path)
+    kinds = {c.name: c.kind for c in schema}
+    assert kinds["ID"] is ColumnKind.IDENTIFIER
+    assert all(kinds[c] is ColumnKind.CATEGORICAL for c in ("SEX", "EDUCATION", "MARRIAGE", "PAY_0", "default_payment_next_month"))
+    assert (schema["AGE"].kind, schema["AGE"].is_integer) == (ColumnKind.NUMERICAL, True)
+    assert not any(c.note.startswith("personal data") for c in schema)
+    party = load_party("bank_a", frame, metadata=schema)
+    assert party.frame["SEX"].dtype == "int64" and party.schema["default_payment_next_month"].dtype == "int64"
+
+
+def test_fedtab_metadata_is_valid_for_sdv_and_reads_back(tmp_path: Path) -> None:
+    from sdv.metadata import Metadata
+
+    schema = load_party("a", credit_like()).schema
+    metadata = Metadata.load_from_dict(schema_to_sdv_metadata(schema, "credit"))
+    metadata.validate()
+    assert {c.name: c.kind for c in schema_from_sdv_metadata(metadata.to_dict())} == {c.name: c.kind for c in schema}
+
+
+def test_an_unknown_sdtype_is_an_error_naming_the_column_and_pii_is_personal_data() -> None:
+    with pytest.raises(SchemaError, match="column 'SEX': sdtype 'ordinall' is not an SDV sdtype"):
+        schema_from_sdv_metadata({"columns": {"SEX": {"sdtype": "ordinall"}}})
+    schema = schema_from_sdv_metadata({"columns": {"who": {"sdtype": "first_name"}, "x": {"sdtype": "unknown"}}})
+    assert all(c.kind is ColumnKind.IDENTIFIER and c.note.startswith("personal data") for c in schema)

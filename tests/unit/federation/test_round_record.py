@@ -3,7 +3,7 @@
 import numpy as np
 
 from fedtab.federation import keys
-from fedtab.federation.coordinator import _round_record, metrics_text, reported_metrics
+from fedtab.federation.coordinator import _round_record, reported_metrics
 from fedtab.federation.payload import Payload
 
 
@@ -16,9 +16,8 @@ def test_any_metric_name_is_averaged_by_rows_over_the_parties_that_reported_it()
     record = _round_record(4, replies, ["a", "b", "c"])
     assert record == {"round": 5.0, "parties": 3.0, "kl": 4.0, "loss": 2.5}
     assert reported_metrics(record) == {"kl": 4.0, "loss": 2.5}
-    assert metrics_text(record) == "kl +4.000  loss +2.500"
 
 
 def test_a_dp_round_reports_no_metrics():
     record = _round_record(0, {"a": _reply(100), "b": _reply(50)}, ["a", "b"])
-    assert record == {"round": 1.0, "parties": 2.0} and metrics_text(record) == ""
+    assert record == {"round": 1.0, "parties": 2.0} and reported_metrics(record) == {}

@@ -1,15 +1,33 @@
-"""A rich progress display fed by the coordinator's progress callback, shown from the first round on."""
+"""A rich progress display fed by the coordinator's progress callback, for the CLI and the SDK's ``progress=True``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import ContextManager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from fedtab.federation.coordinator import Progress as ProgressCallback
-from fedtab.federation.coordinator import metrics_text
+from fedtab.federation.coordinator import reported_metrics
+
+SHOWN_METRICS = 4
+"""At most this many of a round's metrics are shown next to the bar."""
+
+
+def metrics_text(record: Mapping[str, float], sep: str = "  ") -> str:
+    """A round's numbers, whatever the model reports (losses first): 'loss_d -0.412  loss_g +1.203'."""
+    numbers = {k: v for k, v in reported_metrics(record).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    ordered = sorted(numbers, key=lambda k: (not k.startswith("loss"), k))[:SHOWN_METRICS]
+    return sep.join(f"{k} {float(numbers[k]):+.3f}" for k in ordered)
+
+
+def progress_display(progress: ProgressCallback | bool | None, rounds: int) -> ContextManager[ProgressCallback | None]:
+    """``True``: a rich bar on the terminal; a callable: itself; ``None``/``False``: nothing."""
+    if progress is True:
+        return round_progress(Console(stderr=True), rounds)
+    return nullcontext(progress or None)
 
 
 @contextmanager
@@ -34,6 +52,6 @@ def round_progress(console: Console, rounds: int, *, enabled: bool = True) -> It
             if not bar.tasks[tasks["training"]].started:
                 bar.update(tasks["encoders"], total=bar.tasks[tasks["encoders"]].completed)
                 bar.start_task(tasks["training"])
-            bar.update(tasks["training"], completed=done, losses=metrics_text(record))
+            bar.update(tasks["training"], completed=done, total=total, losses=metrics_text(record))
 
         yield update

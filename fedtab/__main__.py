@@ -1,0 +1,5 @@
+"""``python -m fedtab``: the same command as ``fedtab``."""
+
+from fedtab.cli.main import run
+
+run()
