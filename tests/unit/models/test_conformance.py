@@ -163,10 +163,12 @@ def test_a_dp_run_sends_only_noised_statistics_weights_and_the_accountant(model_
     synth, sent = _run(model_name, demo_frames, epsilon=10.0)
     assert not isinstance(synth, Exception), synth
     weights = set(synth.state_.weights)
-    assert set(sent) == {(p, t) for p in demo_frames for t in (keys.HELLO, keys.STATS, keys.TRAIN)}
+    assert set(sent) == {(p, t) for p in demo_frames for t in (keys.HELLO, keys.CONSENT, keys.STATS, keys.TRAIN)}
     for (party, kind), replies in sent.items():
         for reply in replies:
-            if kind == keys.TRAIN:
+            if kind == keys.CONSENT:  # the party accepts the plan: its name, nothing read from rows
+                assert not reply.arrays and not reply.metrics and set(reply.config) == {keys.PARTY}
+            elif kind == keys.TRAIN:
                 assert set(reply.arrays) == weights
                 assert set(reply.metrics) == {keys.NUM_EXAMPLES}, reply.metrics  # no loss on real rows
                 assert set(reply.config) == {keys.DP_REPORT}
