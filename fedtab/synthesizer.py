@@ -29,6 +29,12 @@ PartySource = str | Path | pd.DataFrame | pl.DataFrame
 Engine = Literal["simulation", "local"]
 MIN_PARTY_ROWS = 10
 DEFAULT_HOLDOUT_SHARE = 0.2
+EVALUATE_UNDER_DP = (
+    "Federated evaluation (evaluate=, --evaluate, --target) is refused under differential privacy (epsilon or party_epsilon set): its "
+    "scores are exact figures on the parties' rows that no budget covers, and every party would refuse them. "
+    "Fit without evaluate, then evaluate centrally (`fedtab evaluate`, where one examiner holds the real and "
+    "held-out rows), or check the synthetic table alone; or drop them to evaluate federatedly."
+)
 
 
 class FederatedSynthesizer:
@@ -81,6 +87,8 @@ class FederatedSynthesizer:
             raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         resume = None if resume_from is None else load_checkpoint(resume_from)
         config = self._resolved_config(resume)
+        if evaluate is not None and (config.private or config.party_epsilon is not None):
+            raise ConfigError(EVALUATE_UNDER_DP)
         if evaluate is not None and config.holdout_share == 0:
             config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
         tables = load_parties(parties, overrides=overrides, metadata=metadata)

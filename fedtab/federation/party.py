@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from fedtab.connectors import align, load_party
-from fedtab.errors import ConfigError, FedtabError, PartyError
+from fedtab.errors import ConfigError, PartyError
 from fedtab.federation import keys
+from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
 from fedtab.federation.payload import Payload
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import create_model
@@ -61,9 +62,10 @@ class PartyWorker:
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
             if message_type == keys.EVALUATE:
+                refuse_evaluation_under_dp(self.party.name, state)
                 return self._evaluate(payload), state
-        except FedtabError as error:
-            return Payload.from_error(error), state
+        except Exception as error:  # noqa: BLE001 - every failure leaves as a redacted reply; the full text is logged here
+            return error_reply(self.party.name, message_type, error), state
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
 
     def _hello(self) -> Payload:
