@@ -80,6 +80,13 @@ class FedtabConfig:
     public_domain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Bounds and categories known without the data (TOML ``[public.<column>]``); DP spends nothing on them."""
     checkpoint: str | None = None
+    party_budgets: Mapping[str, float] = field(default_factory=dict)
+    """Each named party's own ε (its ``PartyPolicy``); parties not named allow ``epsilon``. The server's
+    plan is only a proposal: a party refuses one its own accountant finds over its budget."""
+    require_dp: bool | None = None
+    """Parties refuse requests without a privacy plan; None: on for every party with a budget."""
+    party_state_dir: str | None = None
+    """Where each party keeps its privacy record of a run; None: next to the checkpoint (only when checkpointing)."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -87,6 +94,7 @@ class FedtabConfig:
             raise ConfigError("Invalid fedtab configuration:\n" + "\n".join(f"  - {p}" for p in problems))
         object.__setattr__(self, "model_options", dict(self.model_options))
         object.__setattr__(self, "public_domain", {str(k): dict(v) for k, v in self.public_domain.items()})
+        object.__setattr__(self, "party_budgets", {str(k): float(v) for k, v in self.party_budgets.items()})
 
     def _problems(self) -> list[str]:
         out: list[str] = []
@@ -120,6 +128,24 @@ class FedtabConfig:
         out += domain_problems(self.public_domain)
         need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
              "checkpoint", "None or a file path to write the run's checkpoint to")
+        out.extend(self._party_policy_problems())
+        return out
+
+    def _party_policy_problems(self) -> list[str]:
+        out = []
+        budgets = self.party_budgets
+        if not (isinstance(budgets, Mapping) and all(isinstance(k, str) and k and _is_number(v) and v > 0
+                                                     for k, v in budgets.items())):
+            out.append(f"'party_budgets' must map party names to ε > 0 (e.g. {{clinic_a = 1.0}}); got {budgets!r}. "
+                       "Fix it in the config or --party-budget NAME=EPS.")
+        if self.require_dp not in (None, True, False):
+            out.append(f"'require_dp' must be true, false or unset; got {self.require_dp!r}. Fix it in the config or flag.")
+        elif self.require_dp is True and self.epsilon is None and not budgets:
+            out.append("'require_dp' is on but 'epsilon' is not set, so parties without their own budget could accept "
+                       "no plan. Set --epsilon (every party's default budget) or give every party --party-budget.")
+        need_dir = self.party_state_dir is None or (isinstance(self.party_state_dir, str) and bool(self.party_state_dir.strip()))
+        if not need_dir:
+            out.append(f"'party_state_dir' must be None or a folder path; got {self.party_state_dir!r}. Fix it in the config or flag.")
         return out
 
     def _party_dp_problems(self) -> list[str]:

@@ -100,7 +100,8 @@ class FederatedSynthesizer:
                 return self
         after = None if evaluate is None else partial(evaluate_on_federation, config=config, request=evaluate)
         with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir:
-            staged = stage_parties(tables, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed)
+            staged = stage_parties(tables, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed,
+                                   config=config, state_dir=party_state_dir(config, resume_from))
             fit = self._run(staged, config=config, declaration=declaration, progress=progress, tap=tap, after_training=after,
                             resume=resume)
         self.report_ = fit.after_training
@@ -177,11 +178,37 @@ def check_resume_inputs(resume: ModelState, config: FedtabConfig, tables: Sequen
     return saved
 
 
-def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share: float = 0.0, seed: int = 0) -> list[StagedParty]:
-    """Write each aligned table where only its own party's worker reads it (one file per party)."""
+def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share: float = 0.0, seed: int = 0,
+                  config: FedtabConfig | None = None, state_dir: str | None = None) -> list[StagedParty]:
+    """Write each aligned table where only its own party's worker reads it (one file per party).
+
+    With ``config``, each party gets its own privacy policy (``policy_for``); ``state_dir`` is where
+    the parties keep their privacy records of the run.
+    """
+    from fedtab.privacy.policy import PartyPolicy, policy_for
+
+    names = {t.name for t in tables}
+    unknown = sorted(set(config.party_budgets) - names) if config is not None else []
+    if unknown:
+        raise ConfigError(f"party_budgets names {unknown}, which are not parties of this run (they are {sorted(names)}). "
+                          "Fix the names in --party-budget or the config.")
     staged = []
     for index, table in enumerate(tables):
         path = run_dir / f"party-{index}.parquet"
         table.frame.to_parquet(path, index=False)
-        staged.append(StagedParty(table.name, str(path), holdout_share=holdout_share, seed=seed))
+        policy = PartyPolicy() if config is None else policy_for(config, table.name)
+        staged.append(StagedParty(table.name, str(path), holdout_share=holdout_share, seed=seed, policy=policy,
+                                  state_dir=state_dir))
     return staged
+
+
+def party_state_dir(config: FedtabConfig, resume_from: str | Path | ModelState | None) -> str | None:
+    """Where simulated parties keep their privacy records: the given folder, else the checkpoint's folder, else
+    the folder of the checkpoint resumed from; None (memory only) for a run that neither checkpoints nor resumes."""
+    if config.party_state_dir is not None:
+        return config.party_state_dir
+    if config.checkpoint is not None:
+        return str(Path(config.checkpoint).resolve().parent)
+    if isinstance(resume_from, (str, Path)):
+        return str(Path(resume_from).resolve().parent)
+    return None

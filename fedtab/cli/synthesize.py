@@ -28,6 +28,21 @@ def parse_party(text: str) -> tuple[str, str]:
     return name.strip(), source.strip()
 
 
+def parse_party_budgets(texts: list[str] | None) -> dict[str, float] | None:
+    """``--party-budget NAME=EPS`` flags as a mapping; None when none was given (the config's stay)."""
+    budgets: dict[str, float] = {}
+    for text in texts or []:
+        name, sep, value = text.partition("=")
+        try:
+            epsilon: float | None = float(value)
+        except ValueError:
+            epsilon = None
+        if not sep or not name.strip() or epsilon is None:
+            raise ConfigError(f"--party-budget must look like NAME=EPSILON (e.g. clinic_a=1.0); got '{text}'.")
+        budgets[name.strip()] = epsilon
+    return budgets or None
+
+
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Model name (ctgan).")] = None,
@@ -41,6 +56,9 @@ def synthesize(
     party_epsilon: Annotated[Optional[float], typer.Option("--party-epsilon", help=PARTY_EPSILON_HELP)] = None,
     party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (default 1e-5, far below 1/parties).")] = None,
     party_clip: Annotated[Optional[float], typer.Option("--party-clip", help="Party-level DP: L2 bound on one party's update per round (default 0.5).")] = None,
+    party_budget: Annotated[Optional[list[str]], typer.Option("--party-budget", help="NAME=EPS: that party's own ε, which it enforces itself (default: --epsilon); once per party.")] = None,
+    require_dp: Annotated[Optional[bool], typer.Option("--require-dp/--no-require-dp", help="Parties refuse requests without a privacy plan (default: on for parties with a budget).")] = None,
+    party_state_dir: Annotated[Optional[Path], typer.Option("--party-state-dir", help="Folder where each party keeps its privacy record of the run (default: the checkpoint's folder).")] = None,
     public_domain: Annotated[Optional[Path], typer.Option("--public-domain", help="JSON/TOML of bounds and categories known without the data (a code book); DP spends nothing on them.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output file, .parquet or .csv.")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained synthesizer here.")] = None,
@@ -65,7 +83,9 @@ def synthesize(
                             epsilon=epsilon, delta=delta, encoder_share=encoder_share, holdout_share=holdout_share,
                             party_epsilon=party_epsilon, party_delta=party_delta, party_clip=party_clip,
                             public_domain=read_public_domain(public_domain) if public_domain else None,
-                            checkpoint=str(checkpoint) if checkpoint else None)
+                            checkpoint=str(checkpoint) if checkpoint else None,
+                            party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
+                            party_state_dir=str(party_state_dir) if party_state_dir else None)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)

@@ -1,6 +1,9 @@
 """The Flower App components for the deployment engine (`flwr run`), named in pyproject's [tool.flwr.app].
 
-Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet' party='clinic_a'"``.
+Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet' party='clinic_a'"``,
+and its own privacy terms, which it enforces whatever the server asks: ``epsilon``, ``delta``,
+``require-dp`` (true: refuse requests without a privacy plan), ``accountant``, ``eps-error`` and
+``state-dir`` (where it keeps its privacy record of each run, so checkpoints cannot be replayed).
 The run config names the settings, where the server writes the trained model and, optionally, a
 checkpoint to resume from (``resume-from``). The schema comes from the schema round: each party
 infers its own and releases what reconciliation needs. An optional ``schema-path`` (fedtab schema
@@ -10,6 +13,7 @@ or SDV metadata JSON) is a declaration sent to every party, not a schema shared 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from flwr.app import Context
@@ -22,6 +26,8 @@ from fedtab.federation.coordinator import run_federation
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.party import StagedParty
 from fedtab.federation.schema_round import SchemaDeclaration
+from fedtab.privacy.accountant import DEFAULT_ACCOUNTANT
+from fedtab.privacy.policy import PartyPolicy
 from fedtab.schema import TableSchema
 
 
@@ -29,7 +35,29 @@ def _party_from_node(context: Context) -> StagedParty:
     node = context.node_config
     if "data-path" not in node:
         raise ConfigError("This SuperNode has no 'data-path' in its --node-config; start it with data-path='/path/to/table'.")
-    return StagedParty(str(node.get("party", f"node-{context.node_id}")), str(node["data-path"]))
+    name = str(node.get("party", f"node-{context.node_id}"))
+    state_dir = str(node["state-dir"]) if node.get("state-dir") else None
+    return StagedParty(name, str(node["data-path"]), policy=node_policy(node, name), state_dir=state_dir)
+
+
+def node_policy(node: Mapping[str, object], party: str) -> PartyPolicy:
+    """The SuperNode's own privacy terms from its --node-config (see the module docstring)."""
+    def number(key: str) -> float | None:
+        value = node.get(key)
+        try:
+            return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"SuperNode {party!r}: node-config {key}={value!r} is not a number; "
+                              f"give e.g. {key}=1.0.") from None
+
+    required = str(node.get("require-dp", "false")).strip().lower()
+    if required not in ("true", "false", "1", "0"):
+        raise ConfigError(f"SuperNode {party!r}: node-config require-dp={node.get('require-dp')!r}; give true or false.")
+    try:
+        return PartyPolicy(number("epsilon"), number("delta"), required in ("true", "1"),
+                           str(node.get("accountant", DEFAULT_ACCOUNTANT)), number("eps-error"))
+    except ConfigError as error:
+        raise ConfigError(f"SuperNode {party!r} cannot start with its --node-config: {error}") from error
 
 
 def load_schema(path: str) -> TableSchema:

@@ -10,9 +10,12 @@ Party-local state does not travel and is not checkpointed: optimizer buffers res
 (so a resumed run's weights differ from an uninterrupted one's) and each party draws a fresh
 secret noise seed.
 
-A round in flight when the server stopped is not in the checkpoint. A party that still holds it
-in its accountant refuses to go back (``party.restored_accountant``); a party whose process was
-restarted too cannot report it, so those releases are not counted in the resumed run's ε.
+A round in flight when the server stopped is not in the checkpoint, but it is in the party's own
+record of the run (``party_guard``: kept on the party's side under the run's id, written before
+each reply leaves). Before any round of a resumed run every party compares the checkpoint's copy
+of its accountant with that record and refuses a copy that is shorter (the checkpoint was
+continued before, or its last round was in flight) or different (edited), so a resumed run's ε
+counts every release the parties made, and a run cannot be continued twice.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from fedtab.federation.aggregation import party_distances, row_count_weights, si
 from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_resume, ledger_dict, resume_start
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload
-from fedtab.federation.privacy_run import PrivacyRun, plan_privacy
+from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
@@ -105,6 +105,8 @@ def run_federation(
         check_resume(resume, saved_config(config), parties, schema)
         plan, plan_rounds = resume.plan, int(resume.timings.get("plan_rounds", 0))
         start, privacy = resume_start(resume)
+        if privacy is not None:
+            confirm_plans(transport, privacy, resume=True)
         resumed_at = (*resume.resumed_at, *([start.rounds_done] if start.rounds_done < config.rounds else []))
     encoders_done = time.perf_counter()
     checkpoint = _checkpoint_writer(config, plan, parties, start, privacy, resumed_at,
@@ -132,6 +134,7 @@ def _fresh_start(
     if config.private:
         releases, selections = PlanFitter.release_plan(schema)
         privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
+        confirm_plans(transport, privacy)
     plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy)
     return plan, plan_rounds, training_start(config, plan, parties, marginals), privacy
 
@@ -200,7 +203,7 @@ def fit_plan(
     rounds = 0
     while (request := fitter.next_request()) is not None:
         common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
-        per_party = {p: {**common, **({} if privacy is None else {keys.DP_PLAN: privacy.plan_json(p)})} for p in names}
+        per_party = {p: {**common, **({} if privacy is None else privacy.stats_config(p))} for p in names}
         replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=per_party[p]) for p in names})
         _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
         if privacy is not None:

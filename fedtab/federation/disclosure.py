@@ -40,11 +40,12 @@ def error_reply(party: str, message_type: str, error: BaseException) -> Payload:
     ))
 
 
-def refuse_evaluation_under_dp(party: str, state: Mapping[str, np.ndarray]) -> None:
-    """A party that has made DP releases in this federation sends no exact score computed on its rows.
+def refuse_evaluation_under_dp(party: str, state: Mapping[str, np.ndarray], *, require_dp: bool = False) -> None:
+    """A party that requires DP, or has made DP releases in this federation, sends no exact score
+    computed on its rows.
 
-    Its own state says so (its accountant, or its secret noise seed): a server cannot talk it out of
-    that by leaving the privacy settings off the evaluation message.
+    Its own policy and state say so (its accountant, or its secret noise seed): a server cannot talk it
+    out of that by leaving the privacy settings off the evaluation message.
     """
-    if keys.ACCOUNTANT_STATE in state or keys.NOISE_SEED in state:
+    if require_dp or keys.ACCOUNTANT_STATE in state or keys.NOISE_SEED in state:
         raise ConfigError(EVALUATION_UNDER_DP.format(party=party))

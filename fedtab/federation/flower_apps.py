@@ -10,7 +10,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
-from fedtab.errors import FederationError
+from fedtab.errors import FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.local import Tap
 from fedtab.federation.party import PartyWorker, StagedParty
@@ -89,7 +89,10 @@ def build_client_app(resolve_party: Callable[[Context], StagedParty]) -> ClientA
 
     def handle(message: Message, context: Context) -> Message:
         torch.set_num_threads(1)
-        worker = PartyWorker(resolve_party(context))
+        try:
+            worker = PartyWorker(resolve_party(context))
+        except FedtabError as error:  # e.g. a node-config the party's policy refuses: the server sees why
+            return Message(to_record(Payload.from_error(error)), reply_to=message)
         state = from_state_record(context.state.array_records.get(keys.OPTIMIZER_STATE))
         reply, state = worker.handle(message.metadata.message_type, from_record(message.content), state)
         if state:
@@ -99,6 +102,7 @@ def build_client_app(resolve_party: Callable[[Context], StagedParty]) -> ClientA
     app.query("hello")(handle)
     app.query("schema")(handle)
     app.query("stats")(handle)
+    app.query("plan")(handle)
     app.train("model")(handle)
     app.query("evaluate")(handle)
     return app

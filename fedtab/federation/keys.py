@@ -2,6 +2,7 @@
 
 HELLO = "query.hello"
 STATS = "query.stats"
+CONSENT = "query.plan"
 TRAIN = "train.model"
 
 ARRAYS = "arrays"
@@ -29,6 +30,8 @@ DP_STEPS = "dp.steps"
 DP_REPORT = "dp.accountant_state"
 DP_PLAN = "dp.plan"
 DP_RESTORE = "dp.restore_accountant"
+DP_RUN = "dp.run_id"
+DP_RUN_STATE = "fedtab.dp_run"
 NOISE_SEED = "fedtab.noise_seed"
 EVALUATE = "query.evaluate"
 SYNTHETIC = "synthetic"

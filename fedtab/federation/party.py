@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from fedtab.connectors import align, load_party
-from fedtab.errors import ConfigError, PartyError
+from fedtab.errors import PartyError, PrivacyBudgetError
 from fedtab.federation import keys
 from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
+from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
 from fedtab.federation.schema_round import answer_schema_round
 from fedtab.models.privacy import TrainingPrivacy
@@ -25,6 +26,7 @@ from fedtab.models.registry import create_model
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.encoders import new_noise_seed, private_statistics
 from fedtab.privacy.planning import PrivacyPlan
+from fedtab.privacy.policy import PartyPolicy, check_release, refuse_without_plan
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable, TableSchema
 from fedtab.transformers import StatsRequest, TransformPlan, local_statistics
@@ -38,13 +40,17 @@ class StagedParty:
     """A party's name, where its table lies on its own machine, and the share of rows it holds out.
 
     Held-out rows never reach the encoders or the model; they are the party's own fresh rows for
-    judging membership risk and utility afterwards.
+    judging membership risk and utility afterwards. ``policy`` is the party's own privacy terms: the
+    server's plan is checked against it before anything is released.
     """
 
     name: str
     path: str
     holdout_share: float = 0.0
     seed: int = 0
+    policy: PartyPolicy = PartyPolicy()
+    state_dir: str | None = None
+    """Where the party keeps its privacy record of each run (``party_guard``); None: in memory only."""
 
 
 class PartyWorker:
@@ -59,13 +65,16 @@ class PartyWorker:
             if message_type == keys.HELLO:
                 return self._hello(), state
             if message_type == keys.SCHEMA_ROUND:
-                return answer_schema_round(self.party.name, self.party.path, payload), state
+                return answer_schema_round(self.party.name, self.party.path, payload,
+                                           require_dp=self.party.policy.require_dp), state
+            if message_type == keys.CONSENT:
+                return self._consent(payload), state
             if message_type == keys.STATS:
                 return self._stats(payload, state)
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
             if message_type == keys.EVALUATE:
-                refuse_evaluation_under_dp(self.party.name, state)
+                refuse_evaluation_under_dp(self.party.name, state, require_dp=self.party.policy.require_dp)
                 return self._evaluate(payload), state
         except Exception as error:  # noqa: BLE001 - every failure leaves as a redacted reply; the full text is logged here
             return error_reply(self.party.name, message_type, error), state
@@ -93,34 +102,42 @@ class PartyWorker:
         scores = party_scores(train, synthetic, context=context, holdout_rows=holdout if len(holdout) else None, party=self.party.name)
         return Payload(arrays=scores)
 
+    def _consent(self, payload: Payload) -> Payload:
+        """Accept or refuse the server's plan before any party releases anything (nothing is read or charged)."""
+        plan = PrivacyPlan.from_dict(json.loads(str(payload.config[keys.DP_PLAN])))
+        restore = str(payload.config[keys.DP_RESTORE]) if keys.DP_RESTORE in payload.config else None
+        self._guard().accountant({}, plan, str(payload.config.get(keys.DP_RUN, "")), restore_json=restore)
+        return Payload(config={keys.PARTY: self.party.name})
+
     def _stats(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         config = dict(payload.config)
-        table = self._table(str(config.pop(keys.SCHEMA)))
         stage = str(config.pop(keys.STAGE))
+        plan_json, run_id = config.pop(keys.DP_PLAN, None), str(config.pop(keys.DP_RUN, ""))
+        if plan_json is None:
+            refuse_without_plan(self.party.policy, self.party.name, f"'{stage}' statistics")
+        table = self._table(str(config.pop(keys.SCHEMA)))
         seed = int(config.pop(keys.RUN + ".seed"))
-        plan_json = config.pop(keys.DP_PLAN, None)
         request = StatsRequest(stage=stage, arrays=dict(payload.arrays), config=config)
         if plan_json is None:
             return Payload(arrays=local_statistics(table, request, seed=seed)), state
         plan = PrivacyPlan.from_dict(json.loads(str(plan_json)))
         state = with_noise_seed(state)
-        accountant = PartyAccountant.from_state_dict(party_accountant_state(state, self.party.name, plan.accountant))
+        guard = self._guard()
+        accountant = guard.accountant(state, plan, run_id)
         stats = private_statistics(table, request, plan=plan, accountant=accountant, noise_seed=noise_seed(state), seed=seed)
-        report = accountant.state_dict()
-        state = {**state, keys.ACCOUNTANT_STATE: _json_array(report)}
-        return Payload(arrays=stats, config={keys.DP_REPORT: json.dumps(report)}), state
+        check_release(plan, accountant, f"'{stage}' statistics")
+        state = guard.keep(state, accountant, run_id)
+        return Payload(arrays=stats, config={keys.DP_REPORT: json.dumps(accountant.state_dict())}), state
 
     def _train(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         c = payload.config
         plan_json = str(c[keys.PLAN])
         seed = int(c[keys.RUN + ".seed"])
-        data = _encoded_rows(self.party, plan_json, seed, keys.DP_NOISE in c)
-        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
         if keys.DP_NOISE in c:
             state = with_noise_seed(state)
-        if keys.DP_RESTORE in c:
-            state = restored_accountant(state, str(c[keys.DP_RESTORE]), self.party.name)
-        privacy = self._training_privacy(c, state)
+        privacy, guarded = self._training_privacy(c, state)
+        data = _encoded_rows(self.party, plan_json, seed, keys.DP_NOISE in c)
+        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
         update = model.local_update(
             dict(payload.arrays),
             data,
@@ -134,54 +151,45 @@ class PartyWorker:
         metrics = {keys.NUM_EXAMPLES: float(update.num_examples), **update.metrics}
         new_state = {**_prefixed(update.optimizer_state, OPTIMIZER), **_without(state, OPTIMIZER)}
         config: dict = {}
-        if update.accountant_state is not None:
-            new_state[keys.ACCOUNTANT_STATE] = _json_array(update.accountant_state)
+        if guarded is not None:
+            guard, plan, run_id = guarded
+            spent = PartyAccountant.from_state_dict(update.accountant_state or {})
+            check_release(plan, spent, f"training round {int(c[keys.ROUND]) + 1}")
+            new_state = guard.keep(new_state, spent, run_id)
             config[keys.DP_REPORT] = json.dumps(update.accountant_state)
         return Payload(arrays=update.weights, config=config, metrics=metrics), new_state
 
-    def _training_privacy(self, c: dict, state: Weights) -> TrainingPrivacy | None:
+    def _training_privacy(self, c: dict, state: Weights) -> tuple[TrainingPrivacy | None, tuple | None]:
+        """The round's DP-SGD settings, refused unless the party's policy and accepted plan cover them."""
+        what = f"training round {int(c[keys.ROUND]) + 1}"
         if keys.DP_NOISE not in c:
-            return None
-        return TrainingPrivacy(
+            refuse_without_plan(self.party.policy, self.party.name, what)
+            return None, None
+        if keys.DP_PLAN not in c:
+            raise PrivacyBudgetError(f"Party {self.party.name!r} refuses {what}: the server sent DP-SGD settings without "
+                                     "the privacy plan they come from. Run the server and parties on one fedtab version.")
+        plan = PrivacyPlan.from_dict(json.loads(str(c[keys.DP_PLAN])))
+        run_id = str(c.get(keys.DP_RUN, ""))
+        guard = self._guard()
+        restore = str(c[keys.DP_RESTORE]) if keys.DP_RESTORE in c else None
+        accountant = guard.accountant(state, plan, run_id, restore_json=restore)
+        privacy = TrainingPrivacy(
             noise_multiplier=float(c[keys.DP_NOISE]),
             sample_rate=float(c[keys.DP_SAMPLE_RATE]),
             max_grad_norm=float(c[keys.DP_MAX_GRAD_NORM]),
-            accountant_state=party_accountant_state(state, self.party.name, str(c[keys.DP_ACCOUNTANT])),
+            accountant_state=accountant.state_dict(),
             steps=int(c[keys.DP_STEPS]),
             noise_seed=noise_seed(state),
         )
+        preview = accountant.copy()
+        preview.record_sgd(noise_multiplier=privacy.noise_multiplier, sample_rate=privacy.sample_rate,
+                           steps=privacy.steps_for(float(c[keys.RUN + ".local_epochs"])))
+        check_release(plan, preview, what)
+        return privacy, (guard, plan, run_id)
 
-
-def party_accountant_state(state: Weights, party: str, accountant: str) -> dict:
-    """The party's own accountant: kept in its state across every round and mechanism."""
-    if keys.ACCOUNTANT_STATE in state:
-        return json.loads(state[keys.ACCOUNTANT_STATE].tobytes().decode())
-    return PartyAccountant(party, accountant=accountant).state_dict()
-
-
-def restored_accountant(state: Weights, restored_json: str, party: str) -> Weights:
-    """On resume, continue from the accountant the server's checkpoint kept for this party.
-
-    A party that already holds a longer history in this process (the server stopped after the
-    party trained) refuses it: adopting it would forget releases and under-count the party's ε.
-    """
-    restored = PartyAccountant.from_state_dict(json.loads(restored_json))
-    if restored.party != party:
-        raise ConfigError(
-            f"Party {party!r} was sent the checkpointed accountant of party {restored.party!r} on resume; charging it "
-            "would misreport both parties' ε. Resume with the checkpoint this federation wrote."
-        )
-    if keys.ACCOUNTANT_STATE in state:
-        held = PartyAccountant.from_state_dict(party_accountant_state(state, party, restored.accountant))
-        shorter = [f"{m} {restored.steps(m)} < {held.steps(m)}" for m in held.mechanisms if restored.steps(m) < held.steps(m)]
-        if shorter or held.accountant != restored.accountant:
-            raise ConfigError(
-                f"Party {party!r} refuses the checkpoint's accountant ({restored.accountant}, {restored.steps()} releases "
-                f"in all): it already holds a longer history in this process ({held.accountant}; "
-                f"{'; '.join(shorter) or 'another accountant'}), so continuing from the checkpoint would under-count "
-                "its ε. Resume from the latest checkpoint, written after this party's last round, or start a fresh run."
-            )
-    return {**state, keys.ACCOUNTANT_STATE: _json_array(restored.state_dict())}
+    def _guard(self) -> PartyGuard:
+        rows = len(_training_and_holdout(self.party, None)[0])
+        return PartyGuard(self.party.name, self.party.policy, rows, self.party.state_dir)
 
 
 def held_out_rows(rows: int, holdout_share: float) -> int:
@@ -198,10 +206,6 @@ def with_noise_seed(state: Weights) -> Weights:
 
 def noise_seed(state: Weights) -> int:
     return int(state[keys.NOISE_SEED][0])
-
-
-def _json_array(value: object) -> np.ndarray:
-    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8).copy()
 
 
 def _prefixed(weights: Weights, prefix: str) -> Weights:

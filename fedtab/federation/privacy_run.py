@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,21 +18,27 @@ from typing import Any
 import numpy as np
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import ConfigError, FederationError
+from fedtab.errors import ConfigError, FederationError, PrivacyBudgetError
 from fedtab.federation import keys
+from fedtab.federation.payload import Payload
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.privacy.planning import TRAINING, PrivacyBudget, PrivacyPlan, default_delta, plan_noise
 
 
-
-
 @dataclass
 class PrivacyRun:
+    """The run's plans and the server's mirror of every party's accountant.
+
+    ``run_id`` names the run to the parties: each keeps its own record of the run under it, which is
+    how a party tells a checkpoint's continuation from a replay (``party_guard``).
+    """
+
     budget: PrivacyBudget
     plans: dict[str, PrivacyPlan]
     accountants: dict[str, PartyAccountant] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def delta(self) -> float:
@@ -46,9 +53,14 @@ class PrivacyRun:
     def plan_json(self, party: str) -> str:
         return json.dumps(self.plans[party].to_dict())
 
+    def stats_config(self, party: str) -> dict[str, str]:
+        """What a statistics request carries under DP: the party's plan, for the party to accept or refuse."""
+        return {keys.DP_PLAN: self.plan_json(party), keys.DP_RUN: self.run_id}
+
     def training_config(self, party: str, round_index: int, rounds: int, max_grad_norm: float) -> dict[str, float | int | str]:
         plan = self.plans[party]
         return {
+            **self.stats_config(party),
             keys.DP_NOISE: float(plan.noise_multiplier),
             keys.DP_SAMPLE_RATE: float(plan.sample_rate),
             keys.DP_MAX_GRAD_NORM: float(max_grad_norm),
@@ -76,7 +88,15 @@ class PrivacyRun:
         mirror.record_sgd(noise_multiplier=plan.noise_multiplier, sample_rate=plan.sample_rate, steps=steps, mechanism=TRAINING)
 
     def ledger(self) -> PrivacyLedger:
-        return PrivacyLedger.from_accountants(list(self.accountants.values()), delta=self.delta, budget=self.budget)
+        """The ledger, refused if any party's spend exceeds the budget (the plans and parties should prevent it)."""
+        ledger = PrivacyLedger.from_accountants(list(self.accountants.values()), delta=self.delta, budget=self.budget)
+        over = [f"{p.party}: ε = {p.epsilon:.4g}" for p in ledger.parties if p.epsilon > self.budget.epsilon]
+        if over:
+            raise PrivacyBudgetError(
+                f"The privacy ledger exceeds the budget ε = {self.budget.epsilon:.4g} at δ = {self.delta:.3g} "
+                f"({'; '.join(over)}). This is a fedtab bug: report it with the run's settings; do not publish the model."
+            )
+        return ledger
 
     def to_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: the budget, every party's plan and the mirror of its accountant."""
@@ -84,6 +104,7 @@ class PrivacyRun:
             "budget": dataclasses.asdict(self.budget),
             "plans": {party: plan.to_dict() for party, plan in self.plans.items()},
             "accountants": {party: accountant.state_dict() for party, accountant in self.accountants.items()},
+            "run_id": self.run_id,
         }
 
     @classmethod
@@ -94,12 +115,31 @@ class PrivacyRun:
                 PrivacyBudget(**data["budget"]),
                 {str(party): PrivacyPlan.from_dict(dict(plan)) for party, plan in data["plans"].items()},
                 {str(party): PartyAccountant.from_state_dict(state) for party, state in data["accountants"].items()},
+                str(data.get("run_id", "")),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ConfigError(
                 f"The checkpoint's privacy state is malformed ({type(error).__name__}: {error}); it needs the budget, "
                 "every party's plan and accountant. Resume from an intact checkpoint written by fedtab."
             ) from error
+
+
+def confirm_plans(transport: Any, privacy: PrivacyRun, *, resume: bool = False) -> None:
+    """Every party checks its plan against its own policy before any party releases anything.
+
+    Parties answer in parallel on a real federation, so a refusal in the first statistics round would
+    come after the other parties' first releases; this round releases nothing, and a refusal stops the run.
+    On ``resume`` each party also checks the checkpoint's mirror of its accountant against its own record.
+    """
+    names = sorted(privacy.plans)
+    payloads = {p: Payload(config={**privacy.stats_config(p), **(
+        {keys.DP_RESTORE: json.dumps(privacy.accountants[p].state_dict())} if resume and p in privacy.accountants else {})})
+        for p in names}
+    replies = transport.exchange(keys.CONSENT, payloads)
+    missing = sorted(set(names) - set(replies))
+    if missing:
+        raise FederationError(f"Parties {missing} did not answer the privacy plan check; every party must accept its "
+                              "plan before any statistic is released. Check that they are running, then rerun.")
 
 
 def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_releases: int, partition_selections: int) -> PrivacyRun:

@@ -66,9 +66,11 @@ def released_party_schema(table: PartyTable, *, private: bool, declaration: Sche
     return release_schema(table, private=private, declared=declaration.metadata)
 
 
-def answer_schema_round(name: str, path: str, payload: Payload) -> Payload:
-    """The party's reply: its own table read with the run's declaration, released as the run allows."""
+def answer_schema_round(name: str, path: str, payload: Payload, *, require_dp: bool = False) -> Payload:
+    """The party's reply: its own table read with the run's declaration, released as the run allows, and
+    under DP's rules whenever the party's own policy requires DP, whatever the server's message says."""
     declaration = SchemaDeclaration.from_json(str(payload.config[keys.DECLARED]))
     table = load_party(name, path, overrides=declaration.overrides or None, metadata=declaration.metadata)
-    released = released_party_schema(table, private=bool(payload.config[keys.PRIVATE_RUN]), declaration=declaration)
+    private = require_dp or bool(payload.config[keys.PRIVATE_RUN])
+    released = released_party_schema(table, private=private, declaration=declaration)
     return Payload(config={keys.RELEASED_SCHEMA: json.dumps(released.to_dict())})

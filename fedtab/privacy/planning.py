@@ -18,9 +18,10 @@ from fedtab.errors import ConfigError, PartyError, PrivacyBudgetError
 from fedtab.privacy.accountant import (
     ACCOUNTANTS,
     DEFAULT_ACCOUNTANT,
-    DEFAULT_EPS_ERROR,
+    AccountantSettings,
     PartyAccountant,
     Release,
+    accountant_settings,
     composed_epsilon,
     opacus_history,
 )
@@ -36,7 +37,6 @@ MIN_NOISE_MULTIPLIER = 0.5
 """Smaller noise is never searched: ε is already in the tens there, and PRV slows to minutes."""
 PARTITION_DELTA_SHARE = 0.1
 """Share of δ set aside for partition selection's thresholds when categories are selected."""
-MIN_EPS_ERROR = 1e-3
 SAFETY = 1e-6
 """Plans aim this fraction under the budget so float noise in a different recording order cannot tip it over."""
 REL_TOL = 0.01
@@ -102,7 +102,18 @@ class PrivacyPlan:
 
     def new_accountant(self, party: str | None = None) -> PartyAccountant:
         """The accountant the run must keep: same method and error bound as the plan assumed."""
-        return PartyAccountant(party or self.party, accountant=self.accountant, eps_error=self.eps_error)
+        return PartyAccountant.with_settings(party or self.party, self.settings)
+
+    @property
+    def settings(self) -> AccountantSettings:
+        return AccountantSettings(self.accountant, self.eps_error)
+
+    def planned_accountant(self, settings: AccountantSettings | None = None) -> PartyAccountant:
+        """Every release the plan allows, recorded in an accountant (the plan's settings unless given)."""
+        accountant = PartyAccountant.with_settings(self.party, settings or self.settings)
+        _record(accountant, self.encoder_noise_multiplier, self.encoder_releases, self.partition_selections,
+                self.threshold_delta, self.noise_multiplier, self.sample_rate, self.steps)
+        return accountant
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,8 +233,7 @@ def _setup(run: _Run) -> _Setup:
     budget = run.budget
     q = run.batch / run.rows
     threshold_delta = budget.delta * PARTITION_DELTA_SHARE / run.selections if run.selections else 0.0
-    smallest = budget.encoder_epsilon if run.releases else budget.epsilon
-    eps_error = max(MIN_EPS_ERROR, min(DEFAULT_EPS_ERROR, smallest / 10))
+    eps_error = accountant_settings(budget.epsilon, run.accountant).eps_error
     thresholds = PartyAccountant(run.party, accountant=run.accountant, eps_error=eps_error)
     _record(thresholds, None, run.releases, run.selections, threshold_delta, 1.0, q, 1)  # δ summed as a run sums it
     comp = _Composition(run.accountant, eps_error, budget.delta - thresholds.threshold_delta())
@@ -327,9 +337,7 @@ def _verified(**plan: Any) -> PrivacyPlan:
     budget: PrivacyBudget = plan["budget"]
     for _ in range(50):
         draft = PrivacyPlan(**plan, encoder_epsilon=0.0, training_epsilon=0.0, epsilon=0.0)
-        accountant = draft.new_accountant()
-        _record(accountant, draft.encoder_noise_multiplier, draft.encoder_releases, draft.partition_selections,
-                draft.threshold_delta, draft.noise_multiplier, draft.sample_rate, draft.steps)
+        accountant = draft.planned_accountant()
         total = accountant.epsilon(budget.delta)
         encoder = accountant.epsilon(budget.delta, mechanism=ENCODER)
         if total <= budget.epsilon and encoder <= budget.encoder_epsilon:

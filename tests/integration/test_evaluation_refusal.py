@@ -72,3 +72,29 @@ def test_the_sdk_refuses_evaluation_with_epsilon_before_anything_is_sent(demo_fr
     with pytest.raises(ConfigError, match="refused under differential privacy"):
         FederatedSynthesizer(config, engine="local").fit(demo_frames, evaluate=EvaluationRequest(), tap=lambda *a: sent.append(a[1]))
     assert sent == []
+
+
+def test_a_party_that_requires_dp_refuses_evaluation_and_answers_the_schema_round_under_dp(demo_frames, tmp_path):
+    """Its own policy decides, even when a server skips every DP message and claims a plain run."""
+    import json
+
+    from fedtab.federation.party import PartyWorker, StagedParty
+    from fedtab.federation.payload import Payload
+    from fedtab.privacy.policy import PartyPolicy
+
+    path = tmp_path / "a.parquet"
+    frame = demo_frames["clinic_west"].iloc[:200].copy()
+    frame.loc[frame.index[:5], "age"] = None
+    frame.to_parquet(path, index=False)
+    strict, plain = (PartyWorker(StagedParty("clinic_a", str(path), policy=PartyPolicy(epsilon=3.0 if flag else None, require_dp=flag))) for flag in (True, False))
+    payload = evaluation_payload(frame, load_party("clinic_a", frame).schema, target=None, seed=0)
+    reply, _ = strict.handle(keys.EVALUATE, payload, {})
+    assert reply.config[keys.ERROR_KIND] == "ConfigError" and "refuses federated evaluation" in str(reply.config[keys.ERROR_MESSAGE])
+    assert keys.ERROR_KIND not in plain.handle(keys.EVALUATE, payload, {})[0].config  # positive control: plain answers
+
+    ask = Payload(config={keys.DECLARED: SchemaDeclaration().to_json(), keys.PRIVATE_RUN: False})
+    released = {name: json.loads(str(w.handle(keys.SCHEMA_ROUND, ask, {})[0].config[keys.RELEASED_SCHEMA]))["schema"]
+                for name, w in (("strict", strict), ("plain", plain))}
+    age = {name: next(c for c in schema["columns"] if c["name"] == "age") for name, schema in released.items()}
+    assert age["plain"]["has_missing"] and age["plain"]["is_integer"]  # exact facts without DP
+    assert not age["strict"]["has_missing"] and not age["strict"]["is_integer"]  # not released under DP's rules

@@ -11,7 +11,7 @@ import pytest
 
 from fedtab import FederatedSynthesizer
 from fedtab.connectors import align, load_party, reconcile
-from fedtab.errors import ConfigError
+from fedtab.errors import ConfigError, PrivacyBudgetError
 from fedtab.federation import keys
 from fedtab.federation.coordinator import run_federation
 from fedtab.federation.local import LocalTransport
@@ -57,14 +57,24 @@ def fresh_dp(demo_frames, dp_config):
     return FederatedSynthesizer(dp_config, engine="local").fit(demo_frames)
 
 
-@pytest.fixture(scope="module")
-def crashed_checkpoint(demo_frames, dp_config, tmp_path_factory):
-    """A DP run with a checkpoint that dies right after round ``CRASH_AFTER``."""
-    path = tmp_path_factory.mktemp("resume") / "run.ckpt"
+def crashed_run(demo_frames, dp_config, folder):
+    """A DP run with a checkpoint that dies right after round ``CRASH_AFTER``; its parties' records lie beside it."""
+    path = folder / "run.ckpt"
     with pytest.raises(SimulatedCrash):
         FederatedSynthesizer(dp_config.replace(checkpoint=str(path)), engine="local").fit(
             demo_frames, progress=crash_after(CRASH_AFTER))
     return path
+
+
+@pytest.fixture(scope="module")
+def crashed_checkpoint(demo_frames, dp_config, tmp_path_factory):
+    return crashed_run(demo_frames, dp_config, tmp_path_factory.mktemp("resume"))
+
+
+@pytest.fixture(scope="module")
+def second_crash(demo_frames, dp_config, tmp_path_factory):
+    """Another crashed run, in its own folder, for the edited and moved checkpoints."""
+    return crashed_run(demo_frames, dp_config, tmp_path_factory.mktemp("second"))
 
 
 @pytest.fixture(scope="module")
@@ -252,12 +262,61 @@ def test_the_cli_refuses_a_missing_checkpoint_in_one_line(monkeypatch, capsys, t
     assert "does not exist" in output and "Traceback" not in output
 
 
+# ---------------------------------------------------------------- (c2) replayed and edited checkpoints
+
+
+def test_the_parties_keep_their_own_record_of_the_run(crashed_checkpoint):
+    state = ModelState.load(crashed_checkpoint)
+    run_id = state.privacy["run_id"]
+    for party, mirror in state.privacy["accountants"].items():
+        record = json.loads((crashed_checkpoint.parent / f"fedtab-{run_id}.party-{party}.json").read_text())
+        assert record["run_id"] == run_id and record["party"] == party
+        assert PartyAccountant.from_state_dict(record["accountant"]).steps() >= PartyAccountant.from_state_dict(mirror).steps()
+
+
+def test_a_checkpoint_continued_twice_is_refused_and_writes_nothing(demo_frames, dp_config, crashed_checkpoint, resumed_dp):
+    """``resumed_dp`` continued the checkpoint once; the parties hold those rounds and refuse to spend them again."""
+    again = crashed_checkpoint.with_name("again.ckpt")
+    records = {p: p.read_bytes() for p in crashed_checkpoint.parent.glob("fedtab-*.json")}
+    with pytest.raises(PrivacyBudgetError, match="(?s)Party 'clinic_north' refuses to resume run .*already spent more "
+                                                  "in this run .*than the checkpoint holds .*continued before"):
+        FederatedSynthesizer(dp_config.replace(checkpoint=str(again)), engine="local").fit(
+            demo_frames, resume_from=crashed_checkpoint)
+    assert not again.exists()
+    assert {p: p.read_bytes() for p in crashed_checkpoint.parent.glob("fedtab-*.json")} == records
+
+
+def test_an_edited_accountant_history_is_refused(demo_frames, dp_config, second_crash):
+    state = ModelState.load(second_crash)
+    history = state.privacy["accountants"]["clinic_north"]["history"]
+    history[0]["noise_multiplier"] *= 2  # claim the encoder statistics were noisier than they were
+    edited = second_crash.with_name("edited.ckpt")
+    state.save(edited)
+    records = {p: p.read_bytes() for p in second_crash.parent.glob("fedtab-*.json")}
+    with pytest.raises(PrivacyBudgetError, match="(?s)Party 'clinic_north' refuses to resume.*does not match the "
+                                                  "party's own record of the run.*edited"):
+        FederatedSynthesizer(dp_config.replace(checkpoint=str(second_crash.with_name("after-edit.ckpt"))),
+                             engine="local").fit(demo_frames, resume_from=edited)
+    assert {p: p.read_bytes() for p in second_crash.parent.glob("fedtab-*.json")} == records and len(records) == 3
+    assert not second_crash.with_name("after-edit.ckpt").exists()
+
+
+def test_a_checkpoint_without_the_parties_records_cannot_be_resumed(demo_frames, dp_config, second_crash, tmp_path):
+    moved = tmp_path / "moved.ckpt"
+    moved.write_bytes(second_crash.read_bytes())
+    with pytest.raises(PrivacyBudgetError, match="holds no record of this run in .*Give the party the state folder"):
+        FederatedSynthesizer(dp_config, engine="local").fit(demo_frames, resume_from=moved)
+    run = FederatedSynthesizer(dp_config.replace(party_state_dir=str(second_crash.parent)), engine="local")
+    assert run.fit(demo_frames, resume_from=moved).state_.rounds_done == ROUNDS  # pointed at the records, it resumes
+
+
 # ---------------------------------------------------------------- (d) Flower's simulation engine
 
 
 @pytest.mark.slow
-def test_a_resume_on_the_simulation_engine_spends_what_a_fresh_local_run_spends(demo_frames, dp_config, fresh_dp, crashed_checkpoint):
-    synth = FederatedSynthesizer(dp_config, engine="simulation").fit(demo_frames, resume_from=crashed_checkpoint)
+def test_a_resume_on_the_simulation_engine_spends_what_a_fresh_local_run_spends(demo_frames, dp_config, fresh_dp, tmp_path):
+    crashed = crashed_run(demo_frames, dp_config, tmp_path)
+    synth = FederatedSynthesizer(dp_config, engine="simulation").fit(demo_frames, resume_from=crashed)
     fresh, resumed = spends(fresh_dp.state_.ledger), spends(synth.state_.ledger)
     for party, (epsilon, mechanisms) in fresh.items():
         assert resumed[party][0] == pytest.approx(epsilon, abs=1e-9), party
