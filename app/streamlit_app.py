@@ -18,6 +18,7 @@ from fedtab.connectors import load_party, reconcile
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
 from fedtab.errors import FedtabError
+from fedtab.federation.coordinator import metrics_text
 from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.synthesizer import FederatedSynthesizer
 
@@ -100,8 +101,7 @@ def run(sources: dict[str, Path], config: FedtabConfig, engine: str) -> None:
         if stage == "encoders":
             bar.progress(0.0, text=f"Encoder statistics, round {done}")
         else:
-            losses = ", ".join(f"{k} {record[k]:+.3f}" for k in ("loss_g", "loss_d") if k in record)
-            bar.progress(done / total, text=f"Training round {done}/{total}  {losses}")
+            bar.progress(done / total, text=f"Training round {done}/{total}  {metrics_text(record, ', ')}")
 
     synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress)
     st.session_state["synthetic"] = synthesizer.sample()

@@ -22,8 +22,10 @@ from fedtab.errors import ConfigError
 from fedtab.transformers import TransformPlan
 
 FORMAT = "fedtab-model"
-FORMAT_VERSION = 2
-"""2 added rounds_done, party_weights, privacy and resumed_at; version-1 files still load (as finished runs)."""
+FORMAT_VERSION = 3
+"""2 added rounds_done, party_weights, privacy and resumed_at; version-1 files still load (as finished runs).
+3: whether the model was built private follows from the config's epsilon; files before it carried a
+``private`` model option, which loading drops."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class ModelState:
         return cls(
             plan=TransformPlan.from_dict(blob["plan"]),
             weights={k: v.numpy() for k, v in blob["weights"].items()},
-            config=FedtabConfig.from_dict(blob["config"]),
+            config=FedtabConfig.from_dict(_current_config(blob)),
             parties=dict(blob["parties"]),
             history=list(blob["history"]),
             warnings=list(blob["warnings"]),
@@ -134,3 +136,11 @@ class ModelState:
             privacy=blob.get("privacy"),
             resumed_at=tuple(blob.get("resumed_at", ())),
         )
+
+
+def _current_config(blob: dict[str, Any]) -> dict[str, Any]:
+    """The saved config in today's terms: files before format 3 kept the server-injected ``private`` option."""
+    config = dict(blob["config"])
+    if int(blob.get("version") or 1) < 3:
+        config["model_options"] = {k: v for k, v in dict(config.get("model_options") or {}).items() if k != "private"}
+    return config

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from fedtab.federation.coordinator import Progress as ProgressCallback
+from fedtab.federation.coordinator import metrics_text
 
 
 @contextmanager
@@ -33,7 +34,6 @@ def round_progress(console: Console, rounds: int, *, enabled: bool = True) -> It
             if not bar.tasks[tasks["training"]].started:
                 bar.update(tasks["encoders"], total=bar.tasks[tasks["encoders"]].completed)
                 bar.start_task(tasks["training"])
-            losses = "  ".join(f"{k} {record[k]:+.3f}" for k in ("loss_g", "loss_d") if k in record)
-            bar.update(tasks["training"], completed=done, losses=losses)
+            bar.update(tasks["training"], completed=done, losses=metrics_text(record))
 
         yield update

@@ -16,6 +16,7 @@ from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
 from fedtab.export import export_table
+from fedtab.federation.coordinator import reported_metrics
 from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
 
 _out = Console()
@@ -45,7 +46,7 @@ def parse_party_budgets(texts: list[str] | None) -> dict[str, float] | None:
 
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name (ctgan).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan or tvae.")] = None,
     rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.")] = None,
     local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.")] = None,
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write (default: as many as the parties hold).")] = None,
@@ -134,7 +135,7 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "parties": state.parties,
         "model": state.config.model,
         "rounds": state.config.rounds,
-        "final_losses": {k: last[k] for k in ("loss_g", "loss_d") if k in last},
+        "final_losses": reported_metrics(last),
         "timings_s": {**{k: round(v, 2) for k, v in state.timings.items()}, "sampling_s": round(sample_s, 2), "total_s": round(total_s, 2)},
         "notes": list(state.plan.notes),
         "warnings": list(state.warnings),

@@ -26,12 +26,13 @@ from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privac
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
-from fedtab.models.registry import create_model
+from fedtab.models.registry import check_model, create_model, resolved_options
 from fedtab.schema import TableSchema
 from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
 from fedtab.transformers import protocol
 
 Weights = dict[str, np.ndarray]
+ROUND_FIELDS = ("round", "parties")
 Progress = Callable[[str, int, int, Mapping[str, float]], None]
 AfterTraining = Callable[["Transport", "FederatedFit"], object]
 RoundHook = Callable[[int, Weights, list[dict[str, float]], list[str]], None]
@@ -98,6 +99,7 @@ def run_federation(
     party_dp = plan_party_dp(config, parties)
     if schema is None:
         schema = schema_round(transport, config=config, declaration=declaration)
+    check_model(config.model, config.model_options, schema, seed=config.seed, private=config.private)
     if resume is None:
         plan, plan_rounds, start, privacy = _fresh_start(transport, config=config, schema=schema, progress=progress)
     else:
@@ -144,7 +146,7 @@ def training_start(config: FedtabConfig, plan: TransformPlan, parties: Mapping[s
     """Round 0: fresh weights and each party's aggregation weight (row counts, or Fed-TGAN's similarity)."""
     names = sorted(parties)
     shares = _aggregation_weights(config, marginals, [parties[p] for p in names], plan)
-    weights = create_model(config.model, plan, model_options(config), seed=config.seed).init_weights()
+    weights = create_model(config.model, plan, model_options(config), seed=config.seed, private=config.private).init_weights()
     return TrainingStart(weights, {p: float(w) for p, w in zip(names, shares)})
 
 
@@ -220,8 +222,11 @@ def fit_plan(
 
 
 def model_options(config: FedtabConfig) -> dict:
-    """The options every party and the sampler build the model with; DP changes the discriminator."""
-    return {**config.model_options, "private": True} if config.private else dict(config.model_options)
+    """The options every party and the sampler build the model with: the user's over the model's defaults.
+
+    Whether the build is private is not an option: it is ``config.private``, passed to the model.
+    """
+    return resolved_options(config.model, config.model_options)
 
 
 def train(
@@ -240,7 +245,7 @@ def train(
     ``on_round`` (the checkpoint) sees every finished round before ``progress`` does, so a crash in
     the progress display still leaves that round checkpointed.
     """
-    model = create_model(config.model, plan, model_options(config), seed=config.seed)
+    model = create_model(config.model, plan, model_options(config), seed=config.seed, private=config.private)
     names = sorted(transport.parties)
     weights = start.weights
     static = {
@@ -341,13 +346,26 @@ def _account_training(privacy: PrivacyRun, payloads: Mapping[str, Payload], repl
 
 
 def _round_record(round_index: int, replies: Mapping[str, Payload], answered: list[str]) -> dict[str, float]:
+    """Every metric the parties reported, averaged by their rows; the plugin names them."""
     rows = np.array([replies[p].metrics.get(keys.NUM_EXAMPLES, 0.0) for p in answered])
-    record: dict[str, float] = {"round": float(round_index + 1), "parties": float(len(answered))}
-    for name in ("loss_g", "loss_d"):
-        values = np.array([replies[p].metrics.get(name, np.nan) for p in answered])
-        if np.isfinite(values).any():
-            record[name] = float(np.average(values, weights=rows) if rows.sum() > 0 else values.mean())
+    record: dict[str, float] = dict(zip(ROUND_FIELDS, (float(round_index + 1), float(len(answered)))))
+    reported = sorted({k for p in answered for k in replies[p].metrics} - {keys.NUM_EXAMPLES, *ROUND_FIELDS})
+    for name in reported:
+        values = np.array([replies[p].metrics.get(name, np.nan) for p in answered], dtype=np.float64)
+        finite = np.isfinite(values)
+        if finite.any():
+            share = rows[finite]
+            record[name] = float(np.average(values[finite], weights=share) if share.sum() > 0 else values[finite].mean())
     return record
+
+
+def reported_metrics(record: Mapping[str, float]) -> dict[str, float]:
+    """A round record's metrics as the model reported them (its losses, steps), without the round's bookkeeping."""
+    return {k: v for k, v in record.items() if k not in ROUND_FIELDS}
+
+
+def metrics_text(record: Mapping[str, float], sep: str = "  ") -> str:
+    return sep.join(f"{k} {v:+.3f}" for k, v in reported_metrics(record).items())
 
 
 def _require_all(replies: Mapping[str, Payload], names: list[str], what: str, round_index: int) -> None:

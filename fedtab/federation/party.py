@@ -137,7 +137,8 @@ class PartyWorker:
             state = with_noise_seed(state)
         privacy, guarded = self._training_privacy(c, state)
         data = _encoded_rows(self.party, plan_json, seed, keys.DP_NOISE in c)
-        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])), seed=seed)
+        model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])),
+                             seed=seed, private=privacy is not None)
         update = model.local_update(
             dict(payload.arrays),
             data,

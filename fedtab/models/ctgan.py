@@ -1,7 +1,8 @@
 """Federated CTGAN: ctgan's generator and discriminator blocks, trained a few local epochs per round.
 
-With the option ``private`` the discriminator is ``PairDiscriminator`` and a local update runs
-DP-SGD on it (``fedtab.models.ctgan_private``); without it the WGAN-GP loop below is unchanged.
+Built with ``private=True`` the discriminator is ``PairDiscriminator`` and the trainer runs DP-SGD
+on it through ``private_loss`` (``fedtab.models.ctgan_private``); without it the WGAN-GP loop below
+is CTGAN's own.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import torch
 from ctgan.synthesizers.ctgan import Discriminator, Generator
 from torch.nn import functional as F
 
-from fedtab.errors import ConfigError
-from fedtab.models import ctgan_private, torch_state
-from fedtab.models.base import HorizontalModel, LocalUpdate, Weights
+from fedtab.models import ctgan_private
+from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.conditional import ConditionalSampler, normalise
-from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import register
+from fedtab.models.spans import activation_layout
 from fedtab.rng import isolated_torch_seed, numpy_rng, torch_generator
 
 
@@ -43,129 +43,65 @@ class FederatedCTGAN(HorizontalModel):
             "discriminator_decay": 1e-6,
             "discriminator_steps": 1,
             "pac": 10,
-            "private": False,
             "marginal_weight": 1.0,
         }
 
-    def __init__(self, plan, options=None, *, seed: int = 0) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(plan, options, seed=seed)
-        if not isinstance(self.options["private"], bool):
-            raise ConfigError(
-                f"Model 'ctgan' option 'private' must be true or false; got {self.options['private']!r}. "
-                "Leave it to the server, which sets it when the run has a privacy budget."
-            )
+    def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(plan, options, seed=seed, private=private)
         self.data_dim = plan.output_dim
         self.conditions = ConditionalSampler(plan)
-        self._softmax_spans, self._tanh_columns = _activation_layout(plan)
+        self._softmax_spans, self._tanh_columns = activation_layout(plan)
         self._marginals = released_marginals(plan)
 
-    def _networks(self) -> tuple[Generator, torch.nn.Module]:
+    def build_modules(self) -> Modules:
         o = self.options
         cond_dim = self.conditions.cond_dim
         generator = Generator(o["embedding_dim"] + cond_dim, tuple(o["generator_dims"]), self.data_dim)
-        if o["private"]:
-            return generator, ctgan_private.PairDiscriminator(self.data_dim, cond_dim, o["discriminator_dims"])
+        if self.private:
+            return {"generator": generator,
+                    "discriminator": ctgan_private.PairDiscriminator(self.data_dim, cond_dim, o["discriminator_dims"])}
         discriminator = Discriminator(self.data_dim + cond_dim, tuple(o["discriminator_dims"]), pac=o["pac"])
-        return generator, discriminator
-
-    def init_weights(self) -> Weights:
-        """Also checks a private discriminator with Opacus's validator, so a bad one fails before round one."""
-        with isolated_torch_seed(self.seed, "init"):
-            generator, discriminator = self._networks()
-        if self.options["private"]:
-            ctgan_private.validate_discriminator(discriminator)
-        return {**torch_state.module_weights(generator, "generator"), **torch_state.module_weights(discriminator, "discriminator")}
+        return {"generator": generator, "discriminator": discriminator}
 
     def _load(self, weights: Weights) -> tuple[Generator, torch.nn.Module]:
-        generator, discriminator = self._networks()
-        torch_state.load_module_weights(generator, weights, "generator")
-        torch_state.load_module_weights(discriminator, weights, "discriminator")
-        return generator, discriminator
+        modules = self.load_modules(weights)
+        return modules["generator"], modules["discriminator"]
 
-    def local_update(
-        self,
-        weights: Weights,
-        data: np.ndarray,
-        *,
-        epochs: float,
-        batch_size: int,
-        round_index: int,
-        party: str,
-        optimizer_state: Weights | None = None,
-        privacy: TrainingPrivacy | None = None,
-    ) -> LocalUpdate:
-        """WGAN-GP steps without ``privacy``; with it, DP-SGD on the pair discriminator.
+    def make_optimizers(self, modules: Modules) -> Optimizers:
+        o = self.options
+        return {
+            "generator": torch.optim.Adam(modules["generator"].parameters(), lr=o["generator_lr"], betas=(0.5, 0.9),
+                                          weight_decay=o["generator_decay"]),
+            "discriminator": torch.optim.Adam(modules["discriminator"].parameters(), lr=o["discriminator_lr"],
+                                              betas=(0.5, 0.9), weight_decay=o["discriminator_decay"]),
+        }
 
-        Under ``privacy`` the real rows are Poisson-sampled at its sample rate, ``batch_size`` is
-        unused (the expected batch is ``sample_rate × rows``), and there are ``privacy.steps_for(epochs)``
-        discriminator steps.
-        """
-        self._check_privacy(privacy, party, round_index)
-        if privacy is not None:
-            return self._private_update(weights, data, epochs=epochs, round_index=round_index, party=party,
-                                        optimizer_state=optimizer_state, privacy=privacy)
+    def non_private_update(self, modules: Modules, optimizers: Optimizers, data: np.ndarray, *, epochs: float,
+                           batch_size: int, rng: np.random.Generator) -> dict[str, float]:
+        """WGAN-GP steps with training-by-sampling on this party's rows."""
         o = self.options
         batch = _party_batch_size(batch_size, len(data), o["pac"])
         steps = max(1, int(round(epochs * len(data) / batch)))
         sampler = ConditionalSampler(self.plan, data)
-        rng = numpy_rng(self.seed, "train", party, round_index)
         real_all = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-        with isolated_torch_seed(self.seed, "train", party, round_index):
-            generator, discriminator = self._load(weights)
-            opt_g, opt_d = self._optimizers(generator, discriminator, optimizer_state)
-            losses = np.array(
-                [self._step(generator, discriminator, opt_g, opt_d, sampler, real_all, batch, rng) for _ in range(steps)]
-            )
-        new_weights = {**torch_state.module_weights(generator, "generator"), **torch_state.module_weights(discriminator, "discriminator")}
-        state = {**torch_state.optimizer_state(opt_g, "generator"), **torch_state.optimizer_state(opt_d, "discriminator")}
-        metrics = {"loss_g": float(losses[:, 0].mean()), "loss_d": float(losses[:, 1].mean()), "steps": float(steps)}
-        return LocalUpdate(new_weights, num_examples=len(data), metrics=metrics, optimizer_state=state)
+        generator, discriminator = modules["generator"], modules["discriminator"]
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        losses = np.array(
+            [self._step(generator, discriminator, opt_g, opt_d, sampler, real_all, batch, rng) for _ in range(steps)]
+        )
+        return {"loss_g": float(losses[:, 0].mean()), "loss_d": float(losses[:, 1].mean()), "steps": float(steps)}
 
-    def _check_privacy(self, privacy: TrainingPrivacy | None, party: str, round_index: int) -> None:
-        if self.options["private"] and privacy is None:
-            raise ConfigError(
-                f"Model 'ctgan' was built with option private=true, but the local update of party {party!r} in "
-                f"round {round_index} got no TrainingPrivacy. Pass the planned noise multiplier and sample rate, "
-                "or build the model with private=false."
-            )
-        if privacy is not None and not self.options["private"]:
-            raise ConfigError(
-                f"Party {party!r} got DP-SGD settings in round {round_index}, but model 'ctgan' was built with "
-                "option private=false: its WGAN-GP discriminator (pac 10, gradient penalty) cannot be trained with "
-                "DP-SGD. The server must set model option private=true for every party when the run is private."
-            )
+    def private_loss(self, modules: Modules, real: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Each real row paired with a fake of its own condition, in random order (``ctgan_private``)."""
+        return ctgan_private.pair_loss(self, modules, real, rng)
 
-    def _private_update(self, weights: Weights, data: np.ndarray, *, epochs: float, round_index: int, party: str,
-                        optimizer_state: Weights | None, privacy: TrainingPrivacy) -> LocalUpdate:
-        """One party's DP round; the accountant comes in as state and goes back with this round's steps."""
-        steps = privacy.steps_for(epochs)
-        accountant = ctgan_private.party_accountant(privacy.accountant_state, party)
-        real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-        rng = numpy_rng(self.seed, "train", party, round_index)
-        with isolated_torch_seed(self.seed, "train", party, round_index):
-            generator, discriminator = self._load(weights)
-            opt_g, opt_d = self._optimizers(generator, discriminator, optimizer_state)
-            with ctgan_private.PrivateRound(self, generator=generator, discriminator=discriminator, opt_g=opt_g,
-                                            opt_d=opt_d, real=real, privacy=privacy, accountant=accountant,
-                                            party=party, rng=rng,
-                                            noise_rng=numpy_rng(privacy.secret_seed(self.seed), "dp-sgd", party, round_index)) as run:
-                loss_g = run.train(steps)
-        new_weights = {**torch_state.module_weights(generator, "generator"),
-                       **torch_state.module_weights(discriminator, "discriminator")}
-        state = {**torch_state.optimizer_state(opt_g, "generator"),
-                 **torch_state.optimizer_state(opt_d, "discriminator")}
-        metrics = {"loss_g": loss_g, "steps": float(steps)}  # no loss on real rows: it would leave unnoised
-        return LocalUpdate(new_weights, num_examples=len(data), metrics=metrics, optimizer_state=state,
-                           accountant_state=accountant.state_dict())
+    def public_step(self, modules: Modules, optimizers: Optimizers, *, batch_size: int,
+                    rng: np.random.Generator) -> dict[str, float]:
+        """Under DP only: a generator step scored by the (frozen) pair discriminator."""
+        return ctgan_private.generator_step(self, modules, optimizers["generator"], pairs=max(1, batch_size // 2), rng=rng)
 
-    def _optimizers(self, generator: Generator, discriminator: torch.nn.Module, state: Weights | None) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-        o = self.options
-        opt_g = torch.optim.Adam(generator.parameters(), lr=o["generator_lr"], betas=(0.5, 0.9), weight_decay=o["generator_decay"])
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=o["discriminator_lr"], betas=(0.5, 0.9), weight_decay=o["discriminator_decay"])
-        if state:
-            torch_state.load_optimizer_state(opt_g, state, "generator")
-            torch_state.load_optimizer_state(opt_d, state, "discriminator")
-        return opt_g, opt_d
+    def public_every(self) -> int:
+        return int(self.options["discriminator_steps"])
 
     def _step(self, generator, discriminator, opt_g, opt_d, sampler, real_all, batch, rng) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         pac = self.options["pac"]
@@ -268,20 +204,6 @@ class FederatedCTGAN(HorizontalModel):
         for start, end in self._softmax_spans:
             out[rows, start + scores[:, start:end].argmax(axis=1)] = 1.0
         return out
-
-
-def _activation_layout(plan) -> tuple[list[tuple[int, int]], np.ndarray]:  # type: ignore[no-untyped-def]
-    softmax_spans: list[tuple[int, int]] = []
-    tanh_columns: list[int] = []
-    offset = 0
-    for column_spans in plan.output_info:
-        for span in column_spans:
-            if span.activation == "tanh":
-                tanh_columns.extend(range(offset, offset + span.dim))
-            else:
-                softmax_spans.append((offset, offset + span.dim))
-            offset += span.dim
-    return softmax_spans, np.array(tanh_columns, dtype=np.int64)
 
 
 def released_marginals(plan) -> list[tuple[int, int, torch.Tensor]]:  # type: ignore[no-untyped-def]

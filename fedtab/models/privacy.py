@@ -1,7 +1,8 @@
 """What a private local update is handed: the planned noise and sampling, and the party's accountant.
 
 The server plans the noise multiplier and sample rate up front (``fedtab.privacy.planning.plan_noise``)
-so that every round of every party stays within its budget; a plugin only applies them. The
+so that every round of every party stays within its budget; the trainer
+(``fedtab.models.trainer``) only applies them, and a plugin never sees them. The
 accountant travels as its saved state so that one ``PartyAccountant`` per party spans all rounds.
 """
 

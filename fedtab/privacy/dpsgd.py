@@ -97,7 +97,9 @@ class PrivateTrainer:
     Parameters
     ----------
     module, optimizer:
-        The plain module and an optimizer over (some of) its parameters.
+        The plain module and an optimizer over (some of) its parameters. The model trainer passes a
+        ``ModuleDict`` of a plugin's private modules and calls them one by one: Opacus's hooks sit on
+        the layers, so one row's gradient is clipped across all of them together.
     num_rows, batch_size:
         Rows are Poisson-sampled at rate ``batch_size / num_rows``; ``batch_size`` is the expected
         batch the noisy gradient sum is averaged over.

@@ -1,4 +1,4 @@
-"""ModelState files: version 2 keeps what a resume needs, version-1 files still load, writes are atomic."""
+"""ModelState files: version 2 keeps what a resume needs, older files still load, writes are atomic."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fedtab.errors import ConfigError
 from fedtab.federation.checkpoint import load_checkpoint
 from fedtab.federation.privacy_run import PrivacyRun
 from fedtab.model_state import FORMAT, FORMAT_VERSION, ModelState
+from fedtab.models.registry import create_model
 from fedtab.privacy.planning import PrivacyBudget, plan_noise
 from fedtab.transformers import fit_plan
 
@@ -45,7 +46,7 @@ def weights() -> dict[str, np.ndarray]:
 
 
 def checkpoint(plan, privacy: PrivacyRun) -> ModelState:
-    config = FedtabConfig(rounds=4, epsilon=4.0, delta=1e-4, model_options={"private": True}, checkpoint="run.ckpt")
+    config = FedtabConfig(rounds=4, epsilon=4.0, delta=1e-4, model_options={"embedding_dim": 64}, checkpoint="run.ckpt")
     return ModelState(plan=plan, weights=weights(), config=config, parties={"a": 200, "b": 100},
                       history=[{"round": 1.0, "parties": 2.0}], timings={"plan_rounds": 2.0},
                       ledger=privacy.ledger().to_dict(), rounds_done=1, party_weights={"a": 2 / 3, "b": 1 / 3},
@@ -80,6 +81,18 @@ def test_a_version_1_file_loads_as_a_finished_run_that_cannot_be_resumed(plan, t
     assert state.finished and state.config == config
     with pytest.raises(ConfigError, match="holds a model but no resume state .* written with --checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_version_2_file_drops_the_private_option_the_server_used_to_inject(plan, privacy, tmp_path):
+    path = checkpoint(plan, privacy).save(tmp_path / "run.ckpt")
+    blob = torch.load(path, weights_only=True)
+    blob["config"]["model_options"] = {"embedding_dim": 64, "private": True}
+    torch.save({**blob, "version": 2}, tmp_path / "v2.ckpt")
+    assert ModelState.load(tmp_path / "v2.ckpt").config.model_options == {"embedding_dim": 64}
+    torch.save({**blob, "version": FORMAT_VERSION}, tmp_path / "current.ckpt")
+    current = ModelState.load(tmp_path / "current.ckpt")  # control: only older files are migrated
+    with pytest.raises(ConfigError, match="private"):
+        create_model("ctgan", current.plan, current.config.model_options)
 
 
 def test_a_newer_or_damaged_file_is_refused(plan, privacy, tmp_path):

@@ -9,14 +9,15 @@ import torch
 
 from fedtab.connectors import load_party
 from fedtab.errors import ConfigError
-from fedtab.models.ctgan_private import PrivateRound
+from fedtab.models import ctgan_private
+from fedtab.models.ctgan import FederatedCTGAN
+from fedtab.models.trainer import FrozenView
 from fedtab.models.privacy import TrainingPrivacy, round_steps
 from fedtab.models.registry import create_model
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.transformers import fit_plan
 
 SMALL = {"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]}
-PRIVATE = {**SMALL, "private": True}
 DELTA = 1e-5
 ROWS = 300
 SIGMA, RATE = 1.1, 30 / ROWS  # expected batch 30 of 300 rows: 10 steps per epoch
@@ -43,13 +44,21 @@ def _update(model, weights, data, *, round_index=0, state=None, epochs=1.0, **pr
                               privacy=settings)
 
 
+def _private(plan, *, seed: int) -> FederatedCTGAN:
+    return create_model("ctgan", plan, SMALL, seed=seed, private=True)
+
+
+def _steps(update) -> int:
+    return PartyAccountant.from_state_dict(update.accountant_state).steps("training")
+
+
 def _epsilon(state: dict) -> float:
     return PartyAccountant.from_state_dict(state).epsilon(DELTA)
 
 
 def test_private_weights_have_the_pair_discriminator_shapes(plan_and_data):
     plan, data = plan_and_data
-    private = create_model("ctgan", plan, PRIVATE, seed=0).init_weights()
+    private = _private(plan, seed=0).init_weights()
     plain = create_model("ctgan", plan, SMALL, seed=0).init_weights()
     cond_dim = sum(s.dim for s in plan.discrete_spans)
     assert private["discriminator.seq.0.weight"].shape == (32, 2 * plan.output_dim + cond_dim)
@@ -57,21 +66,20 @@ def test_private_weights_have_the_pair_discriminator_shapes(plan_and_data):
     for key in (k for k in plain if k.startswith("generator.")):  # the generator is the same network, same init
         np.testing.assert_array_equal(private[key], plain[key], err_msg=key)
 
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
+    model = _private(plan, seed=0)
     update = _update(model, private, data)
     assert {k: v.shape for k, v in update.weights.items()} == {k: v.shape for k, v in private.items()}
     assert all(np.isfinite(v).all() for v in update.weights.values())
-    assert set(update.metrics) == {"loss_g", "steps"}  # nothing computed on real rows leaves without noise
-    assert all(np.isfinite(v) for v in update.metrics.values())
+    assert update.metrics == {}  # nothing computed on real rows leaves without noise: not even a loss
     assert any(not np.array_equal(update.weights[k], private[k]) for k in private if k.startswith("discriminator."))
     assert any(not np.array_equal(update.weights[k], private[k]) for k in private if k.startswith("generator."))
 
 
 def test_accountant_is_charged_every_step_and_matches_a_fresh_one(plan_and_data):
     plan, data = plan_and_data
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
+    model = _private(plan, seed=0)
     update = _update(model, model.init_weights(), data, epochs=2.0)
-    assert update.metrics["steps"] == 20 == round(2.0 / RATE)
+    assert _steps(update) == 20 == round(2.0 / RATE)
     history = update.accountant_state["history"]
     assert [(r["mechanism"], r["noise_multiplier"], r["sample_rate"], r["steps"]) for r in history] == \
         [("training", SIGMA, RATE, 20)]
@@ -83,7 +91,7 @@ def test_accountant_is_charged_every_step_and_matches_a_fresh_one(plan_and_data)
 
 def test_two_rounds_with_the_state_carried_compose_with_earlier_releases(plan_and_data):
     plan, data = plan_and_data
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
+    model = _private(plan, seed=0)
     encoders = PartyAccountant("p")
     encoders.record_gaussian(noise_multiplier=40.0, mechanism="encoder", releases=3)
     first = _update(model, model.init_weights(), data, state=encoders.state_dict(), steps=7)
@@ -106,56 +114,70 @@ def test_round_steps_spend_exactly_the_planned_total():
 
 
 def test_generator_steps_never_read_real_rows(plan_and_data, monkeypatch):
-    """Real rows are restored before each discriminator step and replaced by garbage after it: the
-    generator steps (which run in between) see only garbage, yet every weight comes out the same."""
+    """Real rows are restored when the trainer draws a batch and replaced by garbage once the private
+    loss is computed: the generator steps (which run in between) see only garbage, yet every weight
+    comes out the same."""
+    from fedtab.privacy.dpsgd import PrivateTrainer
+
     plan, data = plan_and_data
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
+    model = _private(plan, seed=0)
     weights = model.init_weights()
     clean = _update(model, weights, data.copy(), epochs=2.0)
-    garbage = torch.from_numpy(np.random.default_rng(9).uniform(-5, 5, data.shape).astype(np.float32))
-    pristine = torch.from_numpy(data.copy())
-    original = PrivateRound.discriminator_step
+    garbage = np.random.default_rng(9).uniform(-5, 5, data.shape).astype(np.float32)
+    rows = data.copy()  # the trainer reads these through a zero-copy tensor
+    draw, loss = PrivateTrainer.sample_rows, FederatedCTGAN.private_loss
+    restore = {"on": True}
 
-    def poison_after(run: PrivateRound, restore: bool) -> float:
-        if restore:
-            run.real.copy_(pristine)
-        loss = original(run)
-        run.real.copy_(garbage)
-        return loss
+    def draw_clean(trainer):  # type: ignore[no-untyped-def]
+        if restore["on"]:
+            rows[:] = data
+        return draw(trainer)
 
-    monkeypatch.setattr(PrivateRound, "discriminator_step", lambda run: poison_after(run, True))
-    poisoned = _update(model, weights, data.copy(), epochs=2.0)
+    def poison_after(*args):  # type: ignore[no-untyped-def]
+        out = loss(*args)
+        rows[:] = garbage
+        return out
+
+    monkeypatch.setattr(PrivateTrainer, "sample_rows", draw_clean)
+    monkeypatch.setattr(FederatedCTGAN, "private_loss", poison_after)
+    poisoned = _update(model, weights, rows, epochs=2.0)
     for key in clean.weights:
         np.testing.assert_array_equal(poisoned.weights[key], clean.weights[key], err_msg=key)
 
-    # Control: the poison is visible to whatever reads the rows (here the next discriminator step).
-    monkeypatch.setattr(PrivateRound, "discriminator_step", lambda run: poison_after(run, False))
-    leaked = _update(model, weights, data.copy(), epochs=2.0)
+    # Control: the poison is visible to whatever reads the rows (here the next private step).
+    rows[:], restore["on"] = data, False
+    leaked = _update(model, weights, rows, epochs=2.0)
     assert not np.array_equal(leaked.weights["discriminator.seq.0.weight"], clean.weights["discriminator.seq.0.weight"])
 
 
 def test_a_discriminator_step_leaves_the_generator_untouched(plan_and_data):
     """Fakes paired with real rows come from the generator in eval mode: no batch-norm statistics
-    mix rows' conditions into each other's samples or into the generator's (travelling) buffers."""
+    mix rows' conditions into each other's samples or into the generator's (travelling) buffers.
+    The generator step scores through the frozen view: the discriminator's weights do not move."""
     plan, data = plan_and_data
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
-    generator, discriminator = model._load(model.init_weights())
-    opt_g, opt_d = model._optimizers(generator, discriminator, None)
+    model = _private(plan, seed=0)
+    modules = model.load_modules(model.init_weights())
+    optimizers = model.make_optimizers(modules)
+    generator, discriminator = modules["generator"], modules["discriminator"]
     before = {k: v.clone() for k, v in generator.state_dict().items()}
-    with PrivateRound(model, generator=generator, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d,
-                      real=torch.from_numpy(data), privacy=TrainingPrivacy(SIGMA, RATE),
-                      accountant=PartyAccountant("p"), party="p", rng=np.random.default_rng(0),
-                      noise_rng=np.random.default_rng(1)) as run:
-        run.discriminator_step()
-        assert generator.training
-        assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
-        run.generator_step()
-        assert not all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    loss = ctgan_private.pair_loss(model, modules, torch.from_numpy(data[:40]), np.random.default_rng(0))
+    assert loss.shape == (40,)
+    loss.sum().backward()
+    assert generator.training
+    assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    assert all(p.grad is None for p in generator.parameters())
+    critic = {k: v.clone() for k, v in discriminator.state_dict().items()}
+    discriminator.zero_grad(set_to_none=True)
+    view = {**modules, "discriminator": FrozenView(discriminator)}
+    ctgan_private.generator_step(model, view, optimizers["generator"], pairs=20, rng=np.random.default_rng(1))
+    assert not all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    assert all(torch.equal(critic[k], v) for k, v in discriminator.state_dict().items())
+    assert all(p.grad is None for p in discriminator.parameters())
 
 
 def test_row_conditions_come_from_the_row_itself(plan_and_data):
     plan, data = plan_and_data
-    sampler = create_model("ctgan", plan, PRIVATE, seed=0).conditions
+    sampler = _private(plan, seed=0).conditions
     cond, mask = sampler.conditions_of(data, np.random.default_rng(3))
     assert set(np.unique(mask.argmax(axis=1))) == set(range(sampler.num_columns))
     for j in range(sampler.num_columns):
@@ -168,7 +190,7 @@ def test_row_conditions_come_from_the_row_itself(plan_and_data):
 
 def test_same_seed_same_weights_and_seeded_samples(plan_and_data):
     plan, data = plan_and_data
-    runs = [create_model("ctgan", plan, PRIVATE, seed=s) for s in (4, 4, 5)]
+    runs = [_private(plan, seed=s) for s in (4, 4, 5)]
     updates = [_update(m, m.init_weights(), data) for m in runs]
     for key in updates[0].weights:
         np.testing.assert_array_equal(updates[0].weights[key], updates[1].weights[key], err_msg=key)
@@ -183,29 +205,31 @@ def test_same_seed_same_weights_and_seeded_samples(plan_and_data):
 
 def test_a_tiny_party_with_empty_and_single_row_batches_trains(plan_and_data):
     plan, data = plan_and_data
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
+    model = _private(plan, seed=0)
     update = model.local_update(model.init_weights(), data[:13], epochs=3.0, batch_size=500, round_index=0,
                                 party="tiny", privacy=TrainingPrivacy(SIGMA, 1 / 13))
-    assert update.metrics["steps"] == 39 and update.num_examples == 13
+    assert _steps(update) == 39 and update.num_examples == 13
     assert all(np.isfinite(v).all() for v in update.weights.values())
     assert PartyAccountant.from_state_dict(update.accountant_state).steps() == 39
 
 
 def test_private_and_plain_settings_must_agree(plan_and_data):
     plan, data = plan_and_data
-    private = create_model("ctgan", plan, PRIVATE, seed=0)
+    private = _private(plan, seed=0)
     plain = create_model("ctgan", plan, SMALL, seed=0)
-    with pytest.raises(ConfigError, match=r"private=true, but the local update of party 'p' in round 0 got no"):
+    with pytest.raises(ConfigError, match=r"built with private=True, but the local update of party 'p' in round 0 got no"):
         private.local_update(private.init_weights(), data, epochs=1.0, batch_size=30, round_index=0, party="p")
-    with pytest.raises(ConfigError, match=r"built with option private=false.*set model option private=true"):
+    with pytest.raises(ConfigError, match=r"built with private=False.*private=config.private on every party"):
         _update(plain, plain.init_weights(), data)
-    with pytest.raises(ConfigError, match="option 'private' must be true or false; got 'yes'"):
-        create_model("ctgan", plan, {**SMALL, "private": "yes"})
+    with pytest.raises(ConfigError, match=r"takes private=True or private=False; got 'yes'"):
+        create_model("ctgan", plan, SMALL, private="yes")
+    with pytest.raises(ConfigError, match=r"has no options \['private'\]"):  # a build argument, never an option
+        create_model("ctgan", plan, {**SMALL, "private": True})
 
 
 def test_bad_privacy_settings_are_refused_with_the_fix(plan_and_data):
     plan, data = plan_and_data
-    model = create_model("ctgan", plan, PRIVATE, seed=0)
+    model = _private(plan, seed=0)
     weights = model.init_weights()
     with pytest.raises(ConfigError, match=r"holds 300 rows, so its sample rate must be k / 300.*party_rows=300"):
         _update(model, weights, data, sample_rate=0.0123)

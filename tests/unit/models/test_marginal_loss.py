@@ -10,7 +10,7 @@ from fedtab.models.ctgan import FederatedCTGAN, released_marginals
 from fedtab.rng import isolated_torch_seed
 from fedtab.transformers import fit_plan
 
-SMALL = {"embedding_dim": 8, "generator_dims": [16], "discriminator_dims": [16], "private": True}
+SMALL = {"embedding_dim": 8, "generator_dims": [16], "discriminator_dims": [16]}
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +44,18 @@ def _batch_with_marginals(plan, model: FederatedCTGAN, rows: int, uniform: bool)
 
 
 def test_loss_is_zero_at_the_released_marginals_and_positive_away(plan):
-    model = FederatedCTGAN(plan, SMALL, seed=0)
+    model = FederatedCTGAN(plan, SMALL, seed=0, private=True)
     at_target = model.marginal_loss(_batch_with_marginals(plan, model, 64, uniform=False))
     away = model.marginal_loss(_batch_with_marginals(plan, model, 64, uniform=True))
     assert at_target.item() == pytest.approx(0.0, abs=1e-5)
     assert away.item() > 0.05
-    off = FederatedCTGAN(plan, {**SMALL, "marginal_weight": 0.0}, seed=0)
+    off = FederatedCTGAN(plan, {**SMALL, "marginal_weight": 0.0}, seed=0, private=True)
     assert off.marginal_loss(_batch_with_marginals(plan, off, 64, uniform=True)).item() == 0.0
 
 
 def test_minimising_it_pulls_generated_frequencies_to_the_targets(plan):
-    model = FederatedCTGAN(plan, SMALL, seed=0)
-    generator, _ = model._networks()
+    model = FederatedCTGAN(plan, SMALL, seed=0, private=True)
+    generator = model.load_modules(model.init_weights())["generator"]
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-2)
     cond = torch.zeros(256, model.conditions.cond_dim)
     first = None

@@ -168,3 +168,23 @@ def test_trainer_refuses_foreign_parameters_and_bad_settings() -> None:
     trainer = _trainer(_mlp(), "ghost")
     with pytest.raises(ConfigError, match=r"one loss per row \(shape \(batch,\)\)"):
         trainer.step(torch.zeros(3, 1))
+
+
+@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+def test_several_private_modules_are_clipped_as_one_row_gradient(mode: str) -> None:
+    """The model trainer hands Opacus its private modules as one ModuleDict and calls them one by one
+    (TVAE: encoder, then decoder). One row's gradient across both is clipped to C together: with a
+    huge raw gradient the step is exactly C / B, where clipping each module on its own would give
+    about √2 × C / B (both modules' raw gradients are far above C)."""
+    net = _mlp(2)
+    pair = nn.ModuleDict({"encoder": net[:2], "decoder": net[2]})
+    before = {name: _flat(module) for name, module in pair.items()}
+    trainer = PrivateTrainer(module=pair, optimizer=torch.optim.SGD(pair.parameters(), lr=1.0), num_rows=64,
+                             batch_size=8, noise_multiplier=1e-9, max_grad_norm=0.5,
+                             accountant=PartyAccountant("clinic"), rng=np.random.default_rng(0), grad_sample_mode=mode)
+    x, y = _data()
+    row = torch.tensor([3])
+    trainer.step(1e4 * (pair["decoder"](pair["encoder"](x[row])).squeeze(-1) - y[row]) ** 2)
+    moved = {name: (_flat(module) - before[name]).norm().item() for name, module in pair.items()}
+    assert float(np.hypot(moved["encoder"], moved["decoder"])) == pytest.approx(0.5 / 8, rel=1e-4)
+    assert min(moved.values()) > 0.1 * 0.5 / 8  # both modules stepped: Opacus's hooks saw both calls

@@ -1,0 +1,119 @@
+"""Federated TVAE: ctgan's encoder and decoder blocks, an ELBO over the plan's spans, FedAvg across parties.
+
+Both networks read real rows (the encoder takes them in, the decoder's loss compares against
+them), so both are private modules: under DP the trainer clips each row's gradient across the two.
+ctgan's decoder keeps its output scale ``sigma`` as a bare parameter beside its layers, which Opacus
+cannot give per-row gradients; here it is the weight of a ``Linear(1, d)`` fed ones (ALGORITHMS §4),
+so its per-row gradient is exact and the plain and private builds are the same network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from ctgan.synthesizers.tvae import Decoder, Encoder
+from torch import nn
+from torch.nn import functional as F
+
+from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
+from fedtab.models.registry import register
+from fedtab.models.spans import activation_layout
+from fedtab.rng import isolated_torch_seed, torch_generator
+
+SAMPLE_CHUNK = 4096
+SIGMA_RANGE = (0.01, 1.0)
+"""ctgan's TVAE clamps the decoder's sigma to this range after every step."""
+
+
+class SigmaDecoder(Decoder):
+    """ctgan's TVAE decoder with ``sigma`` held as ``Linear(1, data_dim, bias=False)`` (initial 0.1)."""
+
+    def __init__(self, embedding_dim: int, decompress_dims: tuple[int, ...], data_dim: int) -> None:
+        super().__init__(embedding_dim, decompress_dims, data_dim)
+        del self.sigma
+        self.sigma = nn.Linear(1, data_dim, bias=False)
+        nn.init.constant_(self.sigma.weight, 0.1)
+
+    def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's reconstruction logits and its (row-independent) sigma, clamped as ctgan clamps it."""
+        with torch.no_grad():
+            self.sigma.weight.clamp_(*SIGMA_RANGE)
+        return self.seq(latent), self.sigma(torch.ones(len(latent), 1))
+
+
+@register("tvae")
+class FederatedTVAE(HorizontalModel):
+    """A variational autoencoder over encoded rows (Xu et al. 2019), trained locally and averaged."""
+
+    private_modules = ("encoder", "decoder")
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """SDV's TVAE defaults (batch 500 is the run's ``batch_size``)."""
+        return {
+            "embedding_dim": 128,
+            "compress_dims": [128, 128],
+            "decompress_dims": [128, 128],
+            "l2scale": 1e-5,
+            "loss_factor": 2.0,
+            "learning_rate": 1e-3,
+        }
+
+    def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(plan, options, seed=seed, private=private)
+        self.data_dim = plan.output_dim
+        self._softmax_spans, self._tanh_columns = activation_layout(plan)
+        self._tanh = torch.from_numpy(self._tanh_columns)
+
+    def build_modules(self) -> Modules:
+        o = self.options
+        return {"encoder": Encoder(self.data_dim, tuple(o["compress_dims"]), o["embedding_dim"]),
+                "decoder": SigmaDecoder(o["embedding_dim"], tuple(o["decompress_dims"]), self.data_dim)}
+
+    def make_optimizers(self, modules: Modules) -> Optimizers:
+        params = [*modules["encoder"].parameters(), *modules["decoder"].parameters()]
+        return {"vae": torch.optim.Adam(params, lr=self.options["learning_rate"], weight_decay=self.options["l2scale"])}
+
+    def private_loss(self, modules: Modules, real: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Each row's negative ELBO: ``loss_factor`` × reconstruction + KL to the unit Gaussian.
+
+        tanh values are Gaussian around tanh(output) with the learned sigma; each one-hot span is a
+        categorical with the output as logits. Summed over the batch and divided by its size this
+        is ctgan's TVAE loss.
+        """
+        mu, std, logvar = modules["encoder"](real)
+        latent = mu + std * torch.randn_like(std)
+        recon, sigma = modules["decoder"](latent)
+        loss = torch.zeros(len(real))
+        if len(self._tanh):
+            t, s = self._tanh, sigma[:, self._tanh]
+            loss = loss + ((real[:, t] - torch.tanh(recon[:, t])) ** 2 / 2 / s**2 + torch.log(s)).sum(dim=1)
+        for start, end in self._softmax_spans:
+            loss = loss + F.cross_entropy(recon[:, start:end], real[:, start:end].argmax(dim=1), reduction="none")
+        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)
+        return self.options["loss_factor"] * loss + kl
+
+    def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
+        """Decode unit-Gaussian latents: tanh values plus sigma-scaled noise, argmax per one-hot span (as ctgan)."""
+        noise = torch_generator(seed, "sample-noise")
+        out = np.zeros((num_rows, self.data_dim), dtype=np.float32)
+        with isolated_torch_seed(seed, "sample"), torch.no_grad():
+            decoder = self.load_modules(weights)["decoder"].eval()
+            for start in range(0, num_rows, SAMPLE_CHUNK):
+                rows = min(SAMPLE_CHUNK, num_rows - start)
+                raw, sigma = decoder(torch.randn(rows, self.options["embedding_dim"], generator=noise))
+                out[start:start + rows] = self._decode(raw, sigma, noise)
+        return out
+
+    def _decode(self, raw: torch.Tensor, sigma: torch.Tensor, noise: torch.Generator) -> np.ndarray:
+        out = np.zeros(tuple(raw.shape), dtype=np.float32)
+        if len(self._tanh):
+            t = self._tanh
+            jitter = torch.randn(len(raw), len(t), generator=noise) * sigma[:, t]
+            out[:, self._tanh_columns] = (torch.tanh(raw[:, t]) + jitter).clamp(-1, 1).numpy()
+        rows = np.arange(len(raw))
+        for start, end in self._softmax_spans:
+            out[rows, start + raw[:, start:end].argmax(dim=1).numpy()] = 1.0
+        return out
