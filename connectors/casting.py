@@ -11,7 +11,7 @@ import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype, is_float_dtype
 
 from fedtab.connectors.values import as_text, describe_bad, to_boolean, to_datetime, to_number
-from fedtab.errors import SchemaError
+from fedtab.errors import SchemaError, private
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
 
@@ -34,7 +34,7 @@ def conform(
         try:
             columns[column.name] = cast_column(frame[column.name], column, party=party, date_tolerance=date_tolerance)
         except SchemaError as err:
-            problems.append(str(err))
+            problems.append(err.marked)
     if problems:
         raise SchemaError(f"Party '{party}' does not fit the schema ({len(problems)} column(s)):", problems)
     return pd.DataFrame(columns, index=frame.index)
@@ -148,7 +148,7 @@ def _refuse_missing(values: pd.Series, column: ColumnSchema, where: str) -> None
     if count and column.dtype in ("int64", "bool"):
         nullable = "Int64" if column.dtype == "int64" else "boolean"
         raise SchemaError(
-            f"{where} has {count} missing values, but the schema's dtype {column.dtype} holds none. "
+            f"{where} has {private(count)} missing values, but the schema's dtype {column.dtype} holds none. "
             f"Declare the column with dtype {nullable} (has_missing) or fill those rows."
         )
 
@@ -157,4 +157,4 @@ def _astype(values: pd.Series, dtype: str, where: str) -> pd.Series:
     try:
         return values.astype(dtype)
     except (TypeError, ValueError, OverflowError) as err:
-        raise SchemaError(f"{where} cannot be stored as {dtype}: {err}. Check the schema's dtype for it.") from err
+        raise SchemaError(f"{where} cannot be stored as {dtype}: {private(err)}. Check the schema's dtype for it.") from err

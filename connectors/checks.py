@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pandas.api.types import is_float_dtype
 
-from fedtab.errors import ConfigError, PartyError, SchemaError
+from fedtab.errors import ConfigError, PartyError, SchemaError, private
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable
 
 
@@ -24,7 +24,7 @@ def check_party(party: PartyTable, *, min_rows: int) -> None:
             f"{min_rows} rows to take part. {_why_small(rows)} Remove the party or give it more rows."
         )
     problems = [
-        f"column '{column.name}' of party '{party.name}' holds +/-inf in {count} row{'s' if count != 1 else ''}; "
+        f"column '{column.name}' of party '{party.name}' holds +/-inf in {private(f'{count} row' + ('s' if count != 1 else ''))}; "
         "replace those values with finite numbers or leave the cells empty (missing)"
         for column, count in _infinite_counts(party)
     ]

@@ -19,7 +19,7 @@ from typing import IO
 import polars as pl
 
 from fedtab.connectors.values import NULL_TOKENS
-from fedtab.errors import PartyError
+from fedtab.errors import PartyError, private
 
 SEPARATORS: dict[str, str] = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t"}
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
@@ -119,7 +119,7 @@ def _read_parquet(label: str, path: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as err:
-        raise PartyError(f"{label} is not a readable Parquet file: {_first_line(err)}. Re-export it.") from err
+        raise PartyError(f"{label} is not a readable Parquet file: {private(_first_line(err))}. Re-export it.") from err
 
 
 def _read_text(label: str, path: Path, separator: str, encoding: str, text_columns: Collection[str]) -> pl.DataFrame:
@@ -140,7 +140,7 @@ def _read_text(label: str, path: Path, separator: str, encoding: str, text_colum
     except pl.exceptions.PolarsError as err:
         raise _explain(label, path, separator, codec, err) from err
     except OSError as err:
-        raise PartyError(f"{label} cannot be read: {err}. Check its permissions.") from err
+        raise PartyError(f"{label} cannot be read: {private(err)}. Check its permissions.") from err
 
 
 def _codec(label: str, encoding: str) -> str:
@@ -161,7 +161,7 @@ def _reencode(label: str, path: Path, codec: str) -> bytes:
         line = raw.count(b"\n", 0, err.start) + 1
         raise PartyError(
             f"{label} is not valid {codec}: byte offset {err.start} (line {line}) holds "
-            f"{raw[err.start:err.end]!r}. Re-save it in {codec} or pass the right encoding=..."
+            f"{private(repr(raw[err.start:err.end]))}. Re-save it in {codec} or pass the right encoding=..."
         ) from err
 
 
@@ -179,7 +179,7 @@ def _explain(label: str, path: Path, separator: str, codec: str, err: pl.excepti
         problem = _csv_problem(path, separator, codec)
     except OSError:
         problem = None
-    detail = problem or _first_line(err)
+    detail = private(problem or _first_line(err))
     return PartyError(f"{label} is not a well-formed CSV: {detail}. Fix that line or re-export the file.")
 
 

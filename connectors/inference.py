@@ -257,8 +257,8 @@ def _text(series: pd.Series, name: str, present: int, id_threshold: int) -> Colu
         note = ""
         if guess.unparsed_rows:
             note = (
-                f"{guess.unparsed_rows} of {guess.rows} values are not dates "
-                f"(e.g. {guess.unparsed_example!r}) and are read as missing"
+                f"{guess.unparsed_rows} of {guess.rows} values are not dates and are read as missing "
+                "(the values themselves are never written into a schema)"
             )
         return ColumnSchema(
             name, ColumnKind.DATETIME, guess.dtype, has_missing=missing or guess.unparsed_rows > 0,

@@ -7,7 +7,9 @@ the whole encoder share goes to the histograms. The declaration is applied to th
 schema; every party's values are then checked against it.
 
 A domain is a mapping ``column -> {"bounds": [low, high]}`` or ``{"categories": [...]}``, read
-from the config's ``[public.<column>]`` tables or from a JSON/TOML file.
+from the config's ``[public.<column>]`` tables or from a JSON/TOML file. A numerical column may
+add ``integer = true``: under DP the schema round does not release whether a column holds whole
+numbers, so only a declaration makes the synthetic column decode to them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 
 PublicDomain = Mapping[str, Mapping[str, Any]]
-_KEYS = frozenset({"bounds", "categories"})
+_KEYS = frozenset({"bounds", "categories", "integer"})
 
 
 def domain_problems(domain: Any) -> list[str]:
@@ -35,8 +37,10 @@ def domain_problems(domain: Any) -> list[str]:
     for column, entry in domain.items():
         where = f"public domain of column '{column}'"
         if not isinstance(entry, Mapping) or not entry or set(entry) - _KEYS:
-            out.append(f"{where}: expected a table with 'bounds' or 'categories'; got {entry!r}")
+            out.append(f"{where}: expected a table with 'bounds' or 'categories' (and optionally 'integer'); got {entry!r}")
             continue
+        if "integer" in entry and (entry["integer"] is not True or "categories" in entry):
+            out.append(f"{where}: integer may only be true, on a numerical column; got {entry['integer']!r}")
         if "bounds" in entry and "categories" in entry:
             out.append(f"{where}: give bounds (numerical) or categories (categorical), not both")
         if "bounds" in entry:
@@ -99,15 +103,20 @@ def declare_public(schema: TableSchema, domain: PublicDomain) -> TableSchema:
 
 
 def _kind_problem(column: ColumnSchema, entry: Mapping[str, Any]) -> str | None:
-    if "bounds" in entry and column.kind is not ColumnKind.NUMERICAL:
-        return f"column '{column.name}' is {column.kind.value}; bounds apply to numerical columns"
+    for key in ("bounds", "integer"):
+        if key in entry and column.kind is not ColumnKind.NUMERICAL:
+            return f"column '{column.name}' is {column.kind.value}; {key} applies to numerical columns"
     if "categories" in entry and column.kind is not ColumnKind.CATEGORICAL:
         return f"column '{column.name}' is {column.kind.value}; categories apply to categorical columns"
     return None
 
 
 def _declared(column: ColumnSchema, entry: Mapping[str, Any]) -> ColumnSchema:
+    if "integer" in entry:
+        column = replace(column, is_integer=True, dtype="int64" if column.dtype == "int64" else "Int64")
     if "bounds" in entry:
         low, high = (float(b) for b in entry["bounds"])
         return replace(column, bounds=(low, high))
-    return replace(column, categories=tuple(str(c) for c in entry["categories"]))
+    if "categories" in entry:
+        return replace(column, categories=tuple(str(c) for c in entry["categories"]))
+    return column

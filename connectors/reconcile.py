@@ -7,14 +7,16 @@ word, or a column with nothing in it. The merge resolves what can be resolved fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pandas as pd
 
 from fedtab.connectors.casting import conform
 from fedtab.connectors.dtypes import export_dtype
 from fedtab.connectors.inference import CODED_NOTE
+from fedtab.connectors.release import ReleasedSchema
 from fedtab.connectors.values import describe_bad, to_boolean, to_datetime, to_number
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
@@ -32,15 +34,23 @@ _INTEGRAL_KINDS = (ColumnKind.NUMERICAL, ColumnKind.IDENTIFIER, ColumnKind.CATEG
 
 @dataclass(frozen=True)
 class _Seen:
-    """One party's view of one column."""
+    """One party's view of one column: its values (central), or only what its party released."""
 
     party: str
     column: ColumnSchema
-    values: pd.Series
+    values: pd.Series | None
+    released_empty: bool = False
+    released_reads_as: frozenset[ColumnKind] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not bool(self.values.notna().any())
+        return self.released_empty if self.values is None else not bool(self.values.notna().any())
+
+    def reads_as(self, kind: ColumnKind, reference: ColumnSchema) -> bool:
+        """Whether every value reads as ``kind``; a released schema answers from its party's own check."""
+        if self.values is None:
+            return kind in self.released_reads_as
+        return not _bad(self.values, kind, reference).any()
 
 
 def reconcile(parties: Sequence[PartyTable]) -> TableSchema:
@@ -51,13 +61,26 @@ def reconcile(parties: Sequence[PartyTable]) -> TableSchema:
     identifier. Raises one ``SchemaError`` listing every mismatch, each with party and column.
     """
     _check_parties(parties)
+    return _reconciled(parties, lambda p, name: _Seen(p.name, p.schema[name], _values(p, name)))
+
+
+def reconcile_released(released: Sequence[ReleasedSchema]) -> TableSchema:
+    """The schema round's merge: :func:`reconcile` from what each party released, no value in sight."""
+    _check_parties(released)
+
+    def seen(r: ReleasedSchema, name: str) -> _Seen:
+        return _Seen(r.party, r.schema[name], None, name in r.empty, (r.reads_as or {}).get(name, frozenset()))
+
+    return _reconciled(released, seen)
+
+
+def _reconciled(parties: Sequence[PartyTable] | Sequence[ReleasedSchema], seen: Callable[[Any, str], _Seen]) -> TableSchema:
     first = parties[0]
     problems = _column_set_problems(parties)
     common = [name for name in first.schema.names if all(name in p.schema.names for p in parties)]
     merged: list[ColumnSchema] = []
     for name in common:
-        seen = [_Seen(p.name, p.schema[name], _values(p, name)) for p in parties]
-        column, found = _merge(name, seen)
+        column, found = _merge(name, [seen(p, name) for p in parties])
         problems += found
         if column is not None:
             merged.append(column)
@@ -94,27 +117,31 @@ def _as_written(party: PartyTable, schema: TableSchema) -> pd.DataFrame:
     return frame
 
 
-def _check_parties(parties: Sequence[PartyTable]) -> None:
+def _check_parties(parties: Sequence[PartyTable] | Sequence[ReleasedSchema]) -> None:
     if not parties:
         raise ConfigError("reconcile needs at least one party; got none. Load the parties first.")
-    names = [p.name for p in parties]
+    names = [_name(p) for p in parties]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"Party names must be unique; {duplicated} appear more than once. Rename them.")
 
 
-def _column_set_problems(parties: Sequence[PartyTable]) -> list[str]:
+def _name(party: PartyTable | ReleasedSchema) -> str:
+    return party.party if isinstance(party, ReleasedSchema) else party.name
+
+
+def _column_set_problems(parties: Sequence[PartyTable] | Sequence[ReleasedSchema]) -> list[str]:
     first = parties[0]
     reference = set(first.schema.names)
     problems: list[str] = []
     for party in parties[1:]:
         own = set(party.schema.names)
         problems += [
-            f"column '{n}' is missing in party '{party.name}' (party '{first.name}' has it)"
+            f"column '{n}' is missing in party '{_name(party)}' (party '{_name(first)}' has it)"
             for n in first.schema.names if n not in own
         ]
         problems += [
-            f"column '{n}' of party '{party.name}' is not in party '{first.name}'"
+            f"column '{n}' of party '{_name(party)}' is not in party '{_name(first)}'"
             for n in party.schema.names if n not in reference
         ]
     return problems
@@ -167,7 +194,7 @@ def _resolve(kinds: set[ColumnKind], present: list[_Seen]) -> ColumnKind | None:
         if richer not in kinds or any(_RESOLVABLE.get(frozenset({richer, k})) is not richer for k in plainer):
             continue
         reference = next(s.column for s in present if s.column.kind is richer)
-        if all(not _bad(s.values, richer, reference).any() for s in present if s.column.kind in plainer):
+        if all(s.reads_as(richer, reference) for s in present if s.column.kind in plainer):
             return richer
     return None
 
@@ -208,6 +235,8 @@ def _why(side: _Seen, against: _Seen) -> str:
     plainer = side.column.kind is ColumnKind.CATEGORICAL or _RESOLVABLE.get(kinds) is against.column.kind
     if not plainer or against.column.kind is ColumnKind.CATEGORICAL:
         return ""
+    if side.values is None:
+        return "" if side.reads_as(against.column.kind, against.column) else f" (some values do not read as {against.column.kind.value})"
     bad = _bad(side.values, against.column.kind, against.column)
     if not bad.any():
         return f" (every value would read as {against.column.kind.value})"
@@ -218,7 +247,7 @@ def _merged_column(
     name: str, kind: ColumnKind, seen: list[_Seen], present: list[_Seen], note: str | None = None
 ) -> tuple[ColumnSchema | None, list[str]]:
     problems = _declared_disagreements(name, present)
-    has_missing = any(s.column.has_missing or s.values.isna().any() for s in seen)
+    has_missing = any(s.column.has_missing or (s.values is not None and s.values.isna().any()) for s in seen)
     is_integer = all(s.column.is_integer for s in present)
     formats = {s.column.datetime_format for s in present if s.column.kind is ColumnKind.DATETIME}
     datetime_dtypes = sorted({s.column.dtype for s in present if s.column.kind is ColumnKind.DATETIME})

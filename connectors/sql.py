@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, URL
 
-from fedtab.errors import PartyError
+from fedtab.errors import PartyError, private
 
 _URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -91,13 +91,13 @@ def _read_table(label: str, connection: Connection, table: str | None) -> pd.Dat
     names = sa.inspect(connection).get_table_names()
     if table is None:
         raise PartyError(
-            f"{label}: name the table with table=NAME or '?table=NAME' in the URL; tables there: {names}."
+            f"{label}: name the table with table=NAME or '?table=NAME' in the URL; tables there: {private(names)}."
         )
     try:
         reflected = sa.Table(table, sa.MetaData(), autoload_with=connection)
     except sa.exc.NoSuchTableError as err:
         raise PartyError(
-            f"{label}: table {table!r} does not exist; tables there: {names}. Fix the table name."
+            f"{label}: table {table!r} does not exist; tables there: {private(names)}. Fix the table name."
         ) from err
     return _run(label, connection, sa.select(reflected), f"reading table {table!r}")
 
@@ -115,7 +115,7 @@ def _run(label: str, connection: Connection, statement: sa.Executable, what: str
 
 def _brief(err: sa.exc.SQLAlchemyError) -> str:
     original = getattr(err, "orig", None)
-    return _redact(str(original if original is not None else err).strip().splitlines()[0])
+    return private(_redact(str(original if original is not None else err).strip().splitlines()[0]))
 
 
 def _redact(text: str) -> str:

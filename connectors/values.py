@@ -17,6 +17,7 @@ from pandas.api.types import infer_dtype, is_bool_dtype, is_float_dtype, is_nume
 from pandas.tseries.api import guess_datetime_format
 
 from fedtab.connectors.dtypes import datetime_dtype_of
+from fedtab.errors import private
 
 NULL_TOKENS: tuple[str, ...] = ("", "NA", "NaN", "null", "?")
 TRUE_WORDS: frozenset[str] = frozenset({"true", "yes", "y", "1"})
@@ -179,14 +180,17 @@ def _parse_text_dates(text: pd.Series, fmt: str) -> pd.Series:
 
 
 def describe_bad(series: pd.Series, bad: pd.Series) -> str:
-    """A sample bad value and how many rows hold bad values, e.g. ``'unknown' in 3 rows``."""
+    """A sample bad value and how many rows hold bad values, e.g. ``'unknown' in 3 rows``.
+
+    Marked private: the party's own user reads it, an error reply on the wire withholds it.
+    """
     total = int(bad.sum())
     counts = series[bad].astype(str).value_counts()
     value, count = counts.index[0], int(counts.iloc[0])
     text = f"{value!r} in {_rows(count)}"
     if total > count:
         text += f"; {_rows(total)} in all hold such values"
-    return text
+    return private(text)
 
 
 def _rows(count: int) -> str:

@@ -76,7 +76,7 @@ class MixedEncoder:
                 at += 1
         rows = np.arange(len(frame))
         for vocab in self.categorical:
-            codes = pd.Categorical(category_text(frame[vocab.name]), categories=vocab.categories).codes
+            codes = pd.Categorical(category_text(frame[vocab.name]), categories=vocab.categories).codes.astype(np.int64)
             known = codes >= 0
             out[rows[known], at + codes[known]] = _HALF_SQRT
             at += len(vocab.categories)

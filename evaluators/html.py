@@ -64,6 +64,7 @@ def render_html(report: EvaluationReport) -> str:
         _utility_section(report.utility),
         _privacy_section(report.privacy),
         _ledger_section(report.ledger),
+        _provenance_section(report),
         _method_section(report),
     ])
     return (
@@ -232,6 +233,12 @@ def _ledger_section(ledger: Mapping[str, Any] | None) -> str:
 
     lines = "".join(f"<li>{_e(line.strip())}</li>" for line in PrivacyLedger.from_dict(ledger).summary_lines())
     return f"<h2>Differential privacy</h2><ul>{lines}</ul>"
+
+
+def _provenance_section(report: EvaluationReport) -> str:
+    """Where each figure comes from: a DP release, the synthetic table alone, or exact real rows."""
+    lines = "".join(f"<li>{_e(line)}</li>" for line in report.provenance())
+    return f"<h2>Where these figures come from</h2><ul>{lines}</ul>"
 
 
 def _privacy_section(privacy: PrivacyResult | None) -> str:

@@ -141,6 +141,24 @@ class EvaluationReport:
     created: str = ""
     ledger: Mapping[str, Any] | None = None
 
+    def provenance(self) -> tuple[str, ...]:
+        """Which figures are DP releases, which come from the synthetic table alone, which are exact.
+
+        Federated evaluation is refused under DP (no party sends an exact score after a DP run), so
+        every figure here that reads real rows is exact and covered by no privacy ledger.
+        """
+        who = ("each party on its own rows (only scores left the parties)" if self.mode == "federated"
+               else "one examiner who holds the real and held-out rows")
+        lines = [
+            f"Exact, not differentially private: every fidelity, utility and membership figure, computed by {who}. "
+            "No ledger covers them; share them only with those allowed to see the real data.",
+            "From the synthetic table alone (free to share): the synthetic rows and columns counted here.",
+        ]
+        if self.ledger is not None:
+            lines.append("DP releases: only the model itself (its training and encoder statistics, as the ledger below "
+                         "records). None of the figures in this report is a DP release.")
+        return tuple(lines)
+
     def verdict(self, area: str) -> Verdict:
         for verdict in self.verdicts:
             if verdict.area == area:
@@ -148,7 +166,7 @@ class EvaluationReport:
         raise KeyError(area)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, **_plain(asdict(self))}
+        return {"schema_version": SCHEMA_VERSION, **_plain(asdict(self)), "provenance": list(self.provenance())}
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)

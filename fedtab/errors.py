@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+_OPEN, _CLOSE = "\x00<", ">\x00"
+_PRIVATE = re.compile(re.escape(_OPEN) + ".*?" + re.escape(_CLOSE), re.DOTALL)
+WITHHELD = "[withheld: see this party's own log]"
+
+
+def private(text: object) -> str:
+    """Mark a fragment of an error message that comes from a party's rows (a value, a count, a name
+    found in its database): the party's own user reads it, the wire never carries it."""
+    return f"{_OPEN}{text}{_CLOSE}"
+
+
+def reveal(text: str) -> str:
+    """The message as the party's own user reads it: private fragments shown, marks removed."""
+    return text.replace(_OPEN, "").replace(_CLOSE, "")
+
+
+def redact(text: str) -> str:
+    """The message as it may leave the party: every private fragment replaced by a pointer to its log."""
+    return reveal(_PRIVATE.sub(WITHHELD, text))
 
 
 class FedtabError(Exception):
-    """Base of every error fedtab raises on purpose; the CLI maps ``exit_code`` to its exit status."""
+    """Base of every error fedtab raises on purpose; the CLI maps ``exit_code`` to its exit status.
+
+    ``str(error)`` is the full local message; ``error.wire_message`` is what a party may send.
+    """
 
     exit_code: int = 1
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        self.marked = message
+        super().__init__(reveal(message), *args)
+
+    @property
+    def wire_message(self) -> str:
+        return redact(getattr(self, "marked", str(self)))
 
 
 class ConfigError(FedtabError):
@@ -23,9 +55,10 @@ class SchemaError(FedtabError):
     exit_code = 3
 
     def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
-        self.problems: tuple[str, ...] = tuple(problems)
-        if self.problems:
-            message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        marked = tuple(problems)
+        self.problems: tuple[str, ...] = tuple(reveal(p) for p in marked)
+        if marked:
+            message = message + "\n" + "\n".join(f"  - {p}" for p in marked)
         super().__init__(message)
 
 

@@ -13,14 +13,14 @@ import pandas as pd
 import polars as pl
 
 from fedtab.config import FedtabConfig
-from fedtab.connectors import align, check_party, load_party, reconcile
-from fedtab.connectors.public_domain import declare_public
+from fedtab.connectors import align, load_party
 from fedtab.errors import ConfigError, NotFittedError
 from fedtab.evaluation_run import EvaluationRequest, evaluate_on_federation
 from fedtab.federation.checkpoint import check_resume, load_checkpoint
 from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, saved_config
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
+from fedtab.federation.schema_round import SchemaDeclaration, merged_schema, released_party_schema
 from fedtab.model_state import ModelState
 from fedtab.progress import progress_display
 from fedtab.export import export_table
@@ -29,8 +29,13 @@ from fedtab.schema import ColumnKind, PartyTable, TableSchema
 
 PartySource = str | Path | pd.DataFrame | pl.DataFrame
 Engine = Literal["simulation", "local"]
-MIN_PARTY_ROWS = 10
 DEFAULT_HOLDOUT_SHARE = 0.2
+EVALUATE_UNDER_DP = (
+    "Federated evaluation (evaluate=, --evaluate, --target) is refused under differential privacy (epsilon or party_epsilon set): its "
+    "scores are exact figures on the parties' rows that no budget covers, and every party would refuse them. "
+    "Fit without evaluate, then evaluate centrally (`fedtab evaluate`, where one examiner holds the real and "
+    "held-out rows), or check the synthetic table alone; or drop them to evaluate federatedly."
+)
 
 
 class FederatedSynthesizer:
@@ -88,39 +93,41 @@ class FederatedSynthesizer:
             raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         resume = None if resume_from is None else load_checkpoint(resume_from)
         config = self._resolved_config(resume)
+        if evaluate is not None and (config.private or config.party_epsilon is not None):
+            raise ConfigError(EVALUATE_UNDER_DP)
         if evaluate is not None and config.holdout_share == 0:
             config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
         if overrides:
             config = dataclasses.replace(config, columns={**config.columns, **overrides})
         tables = load_parties(parties, overrides=config.columns, metadata=metadata)
-        schema = declare_public(reconcile(tables), config.public_domain)
-        aligned = [align(t, schema) for t in tables]
-        for table in aligned:
-            check_party(table, min_rows=MIN_PARTY_ROWS)
+        declaration = SchemaDeclaration(dict(config.columns), metadata)
+        expected = local_precheck(tables, declaration, config)
         if resume is not None:
-            saved_config = check_resume_inputs(resume, config, aligned, schema)
+            saved_config = check_resume_inputs(resume, config, tables, expected)
             if evaluate is None and int(resume.rounds_done or 0) >= config.rounds:  # nothing left to train
                 self.report_, self.state_ = None, dataclasses.replace(resume, config=saved_config)
                 return self
         after = None if evaluate is None else partial(evaluate_on_federation, config=config, request=evaluate)
         with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir, progress_display(progress, config.rounds) as shown:
-            staged = stage_parties(aligned, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed,
+            staged = stage_parties(tables, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed,
                                    config=config, state_dir=party_state_dir(config, resume_from))
-            fit = self._run(staged, config=config, schema=schema, progress=shown, tap=tap, after_training=after, resume=resume)
+            fit = self._run(staged, config=config, declaration=declaration, progress=shown, tap=tap, after_training=after,
+                            resume=resume)
         self.report_ = fit.after_training
         self.state_ = fit.to_state(config)
         return self
 
-    def _run(self, staged: list[StagedParty], *, config: FedtabConfig, schema: TableSchema, progress: Progress | None,
+    def _run(self, staged: list[StagedParty], *, config: FedtabConfig, declaration: SchemaDeclaration, progress: Progress | None,
              tap: Tap | None, after_training: AfterTraining | None, resume: ModelState | None) -> FederatedFit:
+        """The federation, whose first round settles the schema from what each party releases."""
         from fedtab.federation.coordinator import run_federation
 
         if self.engine == "local":
-            return run_federation(LocalTransport(staged, tap=tap), config=config, schema=schema, progress=progress,
+            return run_federation(LocalTransport(staged, tap=tap), config=config, declaration=declaration, progress=progress,
                                   after_training=after_training, resume=resume)
         from fedtab.federation.simulation import run_simulation
 
-        return run_simulation(staged, config=config, schema=schema, progress=progress, tap=tap, after_training=after_training,
+        return run_simulation(staged, config=config, declaration=declaration, progress=progress, tap=tap, after_training=after_training,
                               resume=resume)
 
     def sample(self, num_rows: int | None = None, *, seed: int | None = None, spelled: bool = True) -> pd.DataFrame:
@@ -165,6 +172,17 @@ def load_parties(
     if isinstance(parties, Mapping):
         return [load_party(name, source, overrides=overrides, metadata=metadata) for name, source in parties.items()]
     return list(parties)
+
+
+def local_precheck(tables: Sequence[PartyTable], declaration: SchemaDeclaration, config: FedtabConfig) -> TableSchema:
+    """Fail fast, with full local messages: here the caller is every party, so the schema round's own
+    functions run in this process first (release, merge, align). The run still takes its schema from
+    the round, where only redacted errors travel."""
+    released = [released_party_schema(t, private=config.private, declaration=declaration) for t in tables]
+    schema = merged_schema(released, config)
+    for table in tables:
+        align(table, schema)
+    return schema
 
 
 def check_resume_inputs(resume: ModelState, config: FedtabConfig, tables: Sequence[PartyTable], schema: TableSchema) -> FedtabConfig:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from fedtab.errors import SchemaError
+from fedtab.errors import SchemaError, private
 from fedtab.schema import ColumnKind
 from fedtab.transformers.values import MISSING_TOKEN, RARE_TOKEN, category_labels, numeric_values
 
@@ -38,7 +38,7 @@ def encode_numerical(plan: ColumnPlan, series: pd.Series, rng: np.random.Generat
     missing = np.isnan(x)
     if missing.any() and not plan.has_missing:
         raise SchemaError(
-            f"Column '{plan.name}' has {int(missing.sum())} missing values, but the plan was fitted on data "
+            f"Column '{plan.name}' has {private(int(missing.sum()))} missing values, but the plan was fitted on data "
             "without any, so it has no place for them. Refit the plan on data that includes these rows."
         )
     means, stds, weights = plan.mixture_arrays()
@@ -94,19 +94,29 @@ def encode_categorical(plan: ColumnPlan, series: pd.Series, block: np.ndarray) -
         if RARE_TOKEN not in plan.vocabulary:
             shown = ", ".join(repr(v) for v in labels[unknown][:3])
             raise SchemaError(
-                f"Column '{plan.name}' holds values the plan has never seen ({shown}) and the plan has no "
+                f"Column '{plan.name}' holds values the plan has never seen ({private(shown)}) and the plan has no "
                 f"'{RARE_TOKEN}' bucket for them. Refit the plan on data that includes these rows."
             )
         index_of_label[unknown] = vocabulary.get_loc(RARE_TOKEN)
     missing = codes < 0
-    if missing.any() and MISSING_TOKEN not in plan.vocabulary:
-        raise SchemaError(
-            f"Column '{plan.name}' has {int(missing.sum())} missing values, but the plan was fitted on data "
-            "without any. Refit the plan on data that includes these rows."
-        )
-    missing_index = vocabulary.get_loc(MISSING_TOKEN) if missing.any() else 0
+    missing_index = _missing_index(plan, vocabulary) if missing.any() else 0
     index = np.append(index_of_label, missing_index)[codes]  # code −1 (missing) picks the appended index
     block[np.arange(len(index)), index] = 1.0
+
+
+def _missing_index(plan: ColumnPlan, vocabulary: pd.Index) -> int:
+    """Where a missing value goes: the missing bucket; under DP, when the noisy missing count was too
+    small to keep one, the rare bucket or else the most frequent category (a per-row imputation)."""
+    if MISSING_TOKEN in plan.vocabulary:
+        return int(vocabulary.get_loc(MISSING_TOKEN))
+    if RARE_TOKEN in plan.vocabulary:
+        return int(vocabulary.get_loc(RARE_TOKEN))
+    if plan.counts:
+        return int(np.argmax(plan.counts))
+    raise SchemaError(
+        f"Column '{plan.name}' has missing values, but the plan was fitted on data without any. "
+        "Refit the plan on data that includes these rows."
+    )
 
 
 def decode_categorical(plan: ColumnPlan, block: np.ndarray) -> pd.Series:

@@ -341,6 +341,7 @@ class PlanFitter:
                 public=public_categories(column.kind, column.categories),
                 present=float(sum(r[p.CAT_PRESENT][j] for r in replies)),
                 missing=float(sum(r[p.CAT_MISSING][j] for r in replies)),
+                noise_std=self._noise_std(len(replies)),
                 max_categories=self.max_categories,
                 min_category_count=self.min_category_count,
                 textual=is_textual(column.dtype),

@@ -157,6 +157,28 @@ class TransformPlan:
             start += column.width
         return out
 
+    def imputed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the gaps of every numerical or date column the plan keeps no missing span for
+        filled with the column's fill value, row by row.
+
+        Under DP a party's gaps in such a column are not released (the schema round does not say
+        whether there are any), so the party fills them itself before encoding; the model never
+        learns to emit them. Outside DP, ``encode`` refuses such gaps instead.
+        """
+        out = frame.copy()
+        for column in self.encoded_columns:
+            if column.kind not in NUMERIC_KINDS or column.has_missing or not out[column.name].isna().any():
+                continue
+            series = out[column.name]
+            fill: object = column.missing_fill
+            if pd.api.types.is_datetime64_any_dtype(series.dtype):
+                stamp = pd.Timestamp(column.missing_fill, unit="s", tz="UTC")
+                fill = stamp if series.dt.tz is not None else stamp.tz_localize(None)
+            elif pd.api.types.is_integer_dtype(series.dtype):
+                fill = int(round(column.missing_fill))
+            out[column.name] = series.fillna(fill)
+        return out
+
     def decode(self, data: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Model output → a frame with exactly the schema's names, order and dtypes.
 

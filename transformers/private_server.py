@@ -106,6 +106,7 @@ def private_vocabulary(
     public: tuple[str, ...] | None,
     present: float,
     missing: float,
+    noise_std: float = 0.0,
     max_categories: int,
     min_category_count: int,
     textual: bool,
@@ -115,6 +116,11 @@ def private_vocabulary(
     Public categories keep their order and get their summed noisy counts. Otherwise the labels
     some party released, most frequent first, and always a rare bucket: any party may hold values
     it could not release, and its rows must have somewhere to go.
+
+    Under DP the schema round says every column may be missing (whether it is, is not released
+    exactly); the missing bucket is kept only where the noisy missing count clears ``NOISE_FLOOR``
+    noise deviations, so a column without gaps does not teach the model to emit them. A party's few
+    missing rows then go to the rare bucket, or to the most frequent category (see ``encode_categorical``).
     """
     if public is not None:
         summed = _summed(labels, counts, np.array(public, dtype=object))
@@ -129,7 +135,7 @@ def private_vocabulary(
         rare = max(present - float(summed[order].sum()), 0.0)
         vocab, vocab_counts = [*unique[order].tolist(), RARE_TOKEN], [*summed[order].tolist(), rare]
         note = _rare_note(column.name, len(order), rare, textual)
-    if column.has_missing:
+    if column.has_missing and missing > NOISE_FLOOR * noise_std:
         vocab.append(MISSING_TOKEN)
         vocab_counts.append(max(missing, 0.0))
     return Vocabulary(tuple(vocab), tuple(float(c) for c in vocab_counts), note)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fedtab.errors import SchemaError
+from fedtab.errors import SchemaError, private
 
 RARE_TOKEN = "__rare__"
 MISSING_TOKEN = "__missing__"
@@ -43,7 +43,7 @@ def numeric_values(
     bad = numbers.isna() & series.notna()
     if bad.any():
         raise SchemaError(
-            f"{_where(column, party)} holds text ({_examples(series[bad])}); the schema says numerical. "
+            f"{_where(column, party)} holds text ({private(_examples(series[bad]))}); the schema says numerical. "
             "Clean those rows or declare the column categorical."
         )
     values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -61,7 +61,7 @@ def _epoch_seconds(series: pd.Series, *, column: str, party: str | None, datetim
             expected = f"format '{datetime_format}'" if datetime_format else "a recognisable date format"
             raise SchemaError(
                 f"{_where(column, party)} holds values that are not dates in {expected} "
-                f"({_examples(series[bad])}). Fix those rows or set the column's datetime_format."
+                f"({private(_examples(series[bad]))}). Fix those rows or set the column's datetime_format."
             )
     return ((stamps - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
 

@@ -4,9 +4,10 @@ Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet'
 and its own privacy terms, which it enforces whatever the server asks: ``epsilon``, ``delta``,
 ``require-dp`` (true: refuse requests without a privacy plan), ``accountant``, ``eps-error`` and
 ``state-dir`` (where it keeps its privacy record of each run, so checkpoints cannot be replayed).
-The run config names the settings, the shared schema (fedtab schema or SDV metadata JSON: the
-parties' rows never travel, so the column layout is agreed up front), where the server writes
-the trained model and, optionally, a checkpoint to resume from (``resume-from``).
+The run config names the settings, where the server writes the trained model and, optionally, a
+checkpoint to resume from (``resume-from``). The schema comes from the schema round: each party
+infers its own and releases what reconciliation needs. An optional ``schema-path`` (fedtab schema
+or SDV metadata JSON) is a declaration sent to every party, not a schema shared by hand.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fedtab.federation.checkpoint import load_checkpoint
 from fedtab.federation.coordinator import run_federation
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.party import StagedParty
+from fedtab.federation.schema_round import SchemaDeclaration
 from fedtab.privacy.accountant import DEFAULT_ACCOUNTANT
 from fedtab.privacy.policy import PartyPolicy
 from fedtab.schema import TableSchema
@@ -68,12 +70,10 @@ def load_schema(path: str) -> TableSchema:
 def _server_main(grid: Grid, context: Context) -> None:
     run = context.run_config
     config = FedtabConfig.from_toml(str(run["config-path"])) if run.get("config-path") else FedtabConfig()
-    if not run.get("schema-path"):
-        raise ConfigError("The run config needs schema-path (a fedtab schema or SDV metadata JSON); pass --run-config \"schema-path='schema.json'\".")
-    schema = load_schema(str(run["schema-path"]))
+    declaration = SchemaDeclaration(metadata=load_schema(str(run["schema-path"]))) if run.get("schema-path") else None
     resume = load_checkpoint(str(run["resume-from"])) if run.get("resume-from") else None
     transport = FlowerTransport(grid, expected_parties=int(run.get("num-parties", 2)), timeout=config.round_timeout)
-    fit = run_federation(transport, config=config, schema=schema, resume=resume)
+    fit = run_federation(transport, config=config, declaration=declaration, resume=resume)
     fit.to_state(config).save(str(run.get("model-out", "fedtab-model.pt")))
 
 

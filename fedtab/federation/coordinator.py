@@ -23,6 +23,7 @@ from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload
 from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
+from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
 from fedtab.models.registry import check_model, create_model, resolved_options
@@ -82,18 +83,22 @@ def run_federation(
     transport: Transport,
     *,
     config: FedtabConfig,
-    schema: TableSchema,
+    schema: TableSchema | None = None,
+    declaration: SchemaDeclaration | None = None,
     progress: Progress | None = None,
     after_training: AfterTraining | None = None,
     resume: ModelState | None = None,
 ) -> FederatedFit:
-    """Fit the plan (or take it from the ``resume`` checkpoint), train, and optionally run ``after_training``
-    (e.g. a federated evaluation) on the live federation. With ``config.checkpoint`` set, a checkpoint is
-    written after the plan and after every round."""
+    """Settle the schema (the schema round, unless a test hands one in), fit the plan (or take it from the
+    ``resume`` checkpoint), train, and optionally run ``after_training`` (e.g. a federated evaluation) on
+    the live federation. With ``config.checkpoint`` set, a checkpoint is written after the plan and after
+    every round."""
     parties = dict(transport.parties)
     started = time.perf_counter()
     resumed_at: tuple[int, ...] = ()
     party_dp = plan_party_dp(config, parties)
+    if schema is None:
+        schema = schema_round(transport, config=config, declaration=declaration)
     check_model(config.model, config.model_options, schema, seed=config.seed, private=config.private)
     if resume is None:
         plan, plan_rounds, start, privacy = _fresh_start(transport, config=config, schema=schema, progress=progress)

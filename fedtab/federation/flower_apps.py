@@ -100,6 +100,7 @@ def build_client_app(resolve_party: Callable[[Context], StagedParty]) -> ClientA
         return Message(to_record(reply), reply_to=message)
 
     app.query("hello")(handle)
+    app.query("schema")(handle)
     app.query("stats")(handle)
     app.query("plan")(handle)
     app.train("model")(handle)

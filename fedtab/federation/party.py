@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from fedtab.connectors import align, load_party
-from fedtab.errors import FedtabError, PartyError, PrivacyBudgetError
+from fedtab.errors import PartyError, PrivacyBudgetError
 from fedtab.federation import keys
+from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
 from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
+from fedtab.federation.schema_round import answer_schema_round
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import create_model
 from fedtab.privacy.accountant import PartyAccountant
@@ -62,6 +64,9 @@ class PartyWorker:
         try:
             if message_type == keys.HELLO:
                 return self._hello(), state
+            if message_type == keys.SCHEMA_ROUND:
+                return answer_schema_round(self.party.name, self.party.path, payload,
+                                           require_dp=self.party.policy.require_dp), state
             if message_type == keys.CONSENT:
                 return self._consent(payload), state
             if message_type == keys.STATS:
@@ -69,9 +74,10 @@ class PartyWorker:
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
             if message_type == keys.EVALUATE:
+                refuse_evaluation_under_dp(self.party.name, state, require_dp=self.party.policy.require_dp)
                 return self._evaluate(payload), state
-        except FedtabError as error:
-            return Payload.from_error(error), state
+        except Exception as error:  # noqa: BLE001 - every failure leaves as a redacted reply; the full text is logged here
+            return error_reply(self.party.name, message_type, error), state
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
 
     def _hello(self) -> Payload:
@@ -130,7 +136,7 @@ class PartyWorker:
         if keys.DP_NOISE in c:
             state = with_noise_seed(state)
         privacy, guarded = self._training_privacy(c, state)
-        data = _encoded_rows(self.party, plan_json, seed)
+        data = _encoded_rows(self.party, plan_json, seed, keys.DP_NOISE in c)
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])),
                              seed=seed, private=privacy is not None)
         update = model.local_update(
@@ -216,15 +222,19 @@ def _without(weights: Weights, prefix: str) -> Weights:
 
 
 @lru_cache(maxsize=16)
-def _read_table(name: str, path: str) -> PartyTable:
-    """The party's own table through the same connectors the SDK uses (CSV, Parquet, SQL URL)."""
-    return load_party(name, path)
+def _read_table(name: str, path: str, kinds: tuple[tuple[str, str], ...] = ()) -> PartyTable:
+    """The party's own table through the same connectors the SDK uses (CSV, Parquet, SQL URL), read
+    with the run's column kinds once the schema round has settled them (a date column is parsed in
+    this party's own format, which need not leave it)."""
+    return load_party(name, path, overrides=dict(kinds) or None)
 
 
 @lru_cache(maxsize=16)
 def _aligned_table(name: str, path: str, schema_json: str | None) -> PartyTable:
-    table = _read_table(name, path)
-    return table if schema_json is None else align(table, TableSchema.from_dict(json.loads(schema_json)))
+    if schema_json is None:
+        return _read_table(name, path)
+    schema = TableSchema.from_dict(json.loads(schema_json))
+    return align(_read_table(name, path, tuple((c.name, c.kind.value) for c in schema)), schema)
 
 
 @lru_cache(maxsize=16)
@@ -243,8 +253,9 @@ def _plan(plan_json: str) -> TransformPlan:
 
 
 @lru_cache(maxsize=16)
-def _encoded_rows(party: StagedParty, plan_json: str, seed: int) -> np.ndarray:
-    """Encode once per plan; later rounds reuse the rows (the plan travels with every round)."""
+def _encoded_rows(party: StagedParty, plan_json: str, seed: int, private: bool = False) -> np.ndarray:
+    """Encode once per plan; later rounds reuse the rows (the plan travels with every round). Under DP
+    the party fills its own gaps where the plan has no missing span (see ``TransformPlan.imputed``)."""
     plan = _plan(plan_json)
     train, _ = _training_and_holdout(party, json.dumps(plan.schema.to_dict()))
-    return plan.encode(train, numpy_rng(seed, "encode", party.name))
+    return plan.encode(plan.imputed(train) if private else train, numpy_rng(seed, "encode", party.name))

@@ -28,7 +28,8 @@ class Payload:
 
     @classmethod
     def from_error(cls, error: FedtabError) -> Payload:
-        return cls(config={keys.ERROR_KIND: type(error).__name__, keys.ERROR_MESSAGE: str(error)})
+        """The error as it may travel: its kind and its message with every private fragment withheld."""
+        return cls(config={keys.ERROR_KIND: type(error).__name__, keys.ERROR_MESSAGE: error.wire_message})
 
     def raise_if_error(self, party: str, message_type: str) -> None:
         """Re-raise a party's FedtabError on the server with its class, prefixed by where it happened."""

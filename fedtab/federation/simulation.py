@@ -18,6 +18,7 @@ from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress,
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.local import Tap
 from fedtab.federation.party import StagedParty
+from fedtab.federation.schema_round import SchemaDeclaration
 from fedtab.model_state import ModelState
 from fedtab.schema import TableSchema
 
@@ -35,7 +36,8 @@ def run_simulation(
     parties: Sequence[StagedParty],
     *,
     config: FedtabConfig,
-    schema: TableSchema,
+    schema: TableSchema | None = None,
+    declaration: SchemaDeclaration | None = None,
     progress: Progress | None = None,
     tap: Tap | None = None,
     after_training: AfterTraining | None = None,
@@ -52,7 +54,7 @@ def run_simulation(
     def main(grid: Grid, context: Context) -> None:
         try:
             transport = FlowerTransport(grid, expected_parties=len(parties), timeout=config.round_timeout, tap=tap)
-            outcome["fit"] = run_federation(transport, config=config, schema=schema, progress=progress,
+            outcome["fit"] = run_federation(transport, config=config, schema=schema, declaration=declaration, progress=progress,
                                             after_training=after_training, resume=resume)
         except BaseException as error:  # re-raised in the caller's thread, with its type
             outcome["error"] = error

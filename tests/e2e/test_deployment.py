@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -66,7 +65,6 @@ def test_two_parties_on_superlink_and_supernodes(demo_frames, tmp_path):
         paths[name] = tmp_path / f"{name}.parquet"
         demo_frames[name].iloc[:300].to_parquet(paths[name], index=False)
     schema = reconcile([load_party(n, p) for n, p in paths.items()])
-    (tmp_path / "schema.json").write_text(json.dumps(schema.to_dict()))
     (tmp_path / "fedtab.toml").write_text(CONFIG)
     model_out = tmp_path / "model.fedtab"
 
@@ -77,7 +75,7 @@ def test_two_parties_on_superlink_and_supernodes(demo_frames, tmp_path):
             node_config = f"data-path='{path}' party='{name}'"
             processes.append(start([str(BIN / "flower-supernode"), "--insecure", "--superlink", SUPERLINK, "--port", str(port),
                                     "--node-config", node_config], tmp_path / f"{name}.log", env))
-        run_config = f"schema-path='{tmp_path / 'schema.json'}' config-path='{tmp_path / 'fedtab.toml'}' num-parties=2 model-out='{model_out}'"
+        run_config = f"config-path='{tmp_path / 'fedtab.toml'}' num-parties=2 model-out='{model_out}'"
         run = subprocess.run([str(BIN / "flwr"), "run", str(ROOT), "loopback", "--run-config", run_config, "--stream"],
                              env=env, capture_output=True, text=True, timeout=400)
         deadline = time.monotonic() + 120

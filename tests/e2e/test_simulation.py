@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -59,7 +60,10 @@ def test_no_payload_grows_with_a_partys_rows(simulated):
             for key, array in payload.arrays.items():
                 assert PARTY_ROWS[party] not in array.shape, (message_type, key, array.shape)
                 assert TRAINING_ROWS[party] not in array.shape, (message_type, key, array.shape)
-            assert set(payload.config) <= {keys.PARTY, keys.ROWS}, payload.config
+            assert set(payload.config) <= {keys.PARTY, keys.ROWS, keys.RELEASED_SCHEMA}, payload.config
+            if keys.RELEASED_SCHEMA in payload.config:  # the schema round: names and kinds, never a note
+                released = json.loads(str(payload.config[keys.RELEASED_SCHEMA]))
+                assert all(column["note"] == "" for column in released["schema"]["columns"])
 
 
 def test_training_replies_are_weights_only(simulated):

@@ -34,7 +34,7 @@ def test_a_private_run_with_the_code_book_shows_its_ledger():
     at.button(key="run").click().run()
     assert not at.exception
     state = at.session_state["state"]
-    assert state.config.epsilon == 2.0 and state.config.public_domain["age"] == {"bounds": [17, 90]}
+    assert state.config.epsilon == 2.0 and state.config.public_domain["age"] == {"bounds": [17, 90], "integer": True}
     assert not state.plan.notes  # the code book names every category: nothing fell into __rare__
     shown = "\n".join(block.value for block in at.code)
     assert "Differential privacy: record-level" in shown and "clinic_north: ε = " in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from fedtab import FederatedSynthesizer, FedtabConfig, PrivacyBudgetError
+from fedtab.errors import ConfigError
 from fedtab.federation import keys
 from fedtab.privacy.accountant import PartyAccountant
 
@@ -75,14 +77,22 @@ def test_a_budget_the_plan_cannot_meet_is_refused_up_front(demo_frames):
         FederatedSynthesizer(config, engine="local").fit(demo_frames)
 
 
-def test_the_evaluation_report_carries_the_ledger(demo_frames, tmp_path):
+def test_federated_evaluation_is_refused_under_dp_with_what_to_do(demo_frames):
     from fedtab.evaluation_run import EvaluationRequest
-    from fedtab.evaluators import EvaluationReport
 
     config = FedtabConfig(rounds=1, local_epochs=1.0, batch_size=200, seed=1, epsilon=10.0, model_options=SMALL)
-    synth = FederatedSynthesizer(config, engine="local").fit(demo_frames, evaluate=EvaluationRequest(target="income", rows=500))
-    report = synth.report_
-    assert report.ledger == synth.state_.ledger
+    with pytest.raises(ConfigError, match="refused under differential privacy.*fedtab evaluate"):
+        FederatedSynthesizer(config, engine="local").fit(demo_frames, evaluate=EvaluationRequest(target="income", rows=500))
+
+
+def test_a_central_report_next_to_a_dp_ledger_says_which_figures_are_dp(private_run, demo_frames, tmp_path):
+    from fedtab.evaluators import EvaluationReport, evaluate
+
+    synth, _ = private_run
+    real = demo_frames["clinic_north"]
+    report = dataclasses.replace(evaluate(real, synth.sample(300, seed=2), target="income", seed=0), ledger=synth.state_.ledger)
     assert EvaluationReport.from_json(report.to_json(tmp_path / "r.json")).ledger == json.loads(json.dumps(report.ledger))
+    assert any(line.startswith("Exact, not differentially private") for line in report.provenance())
     html = report.to_html(tmp_path / "r.html").read_text()
     assert "Differential privacy" in html and "clinic_north: ε = " in html
+    assert "None of the figures in this report is a DP release" in html

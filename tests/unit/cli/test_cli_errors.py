@@ -106,3 +106,10 @@ def test_bad_party_flag_and_output(cli, good_csv):
     assert code == 2 and "NAME=PATH_OR_URL" in out
     code, out = cli("synthesize", "--party", f"a={good_csv}", "--out", "x.xlsx")
     assert code == 2 and ".parquet or .csv" in out
+
+
+def test_evaluate_with_epsilon_is_refused_with_what_to_do(cli, tmp_path, good_csv):
+    code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={good_csv}", "--epsilon", "1",
+                    "--target", "city", "--out", str(tmp_path / "s.parquet"))
+    assert code == 2
+    assert "refused under differential privacy" in out and "fedtab evaluate" in out

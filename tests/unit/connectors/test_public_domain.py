@@ -30,7 +30,7 @@ def test_declared_bounds_and_categories_land_on_the_schema():
     ("domain", "message"),
     [
         ({"weight": {"bounds": [0, 1]}}, "column 'weight' is not in the parties' tables"),
-        ({"sex": {"bounds": [0, 1]}}, "column 'sex' is categorical; bounds apply to numerical"),
+        ({"sex": {"bounds": [0, 1]}}, "column 'sex' is categorical; bounds applies to numerical"),
         ({"age": {"categories": ["1"]}}, "column 'age' is numerical; categories apply to categorical"),
         ({"smoker": {"categories": ["yes"]}}, "column 'smoker' is boolean"),
     ],
@@ -92,6 +92,15 @@ def test_broken_domain_files_say_what_to_fix(tmp_path):
 
 def test_the_shipped_adult_code_book_is_a_valid_domain():
     domain = read_public_domain(demo_public_domain_path())
-    assert domain["age"] == {"bounds": [17, 90]}
+    assert domain["age"] == {"bounds": [17, 90], "integer": True}
     assert len(domain["native-country"]["categories"]) == 41
     assert sum("categories" in entry for entry in domain.values()) == 9
+
+
+def test_integer_declares_whole_numbers_on_a_numerical_column_only():
+    schema = TableSchema((ColumnSchema("age", ColumnKind.NUMERICAL, "float64"), ColumnSchema("sex", ColumnKind.CATEGORICAL, "object")))
+    declared = declare_public(schema, {"age": {"bounds": [17, 90], "integer": True}})
+    assert declared["age"].is_integer and declared["age"].dtype == "Int64" and declared["age"].bounds == (17.0, 90.0)
+    with pytest.raises(SchemaError, match="'sex' is categorical; integer applies to numerical"):
+        declare_public(schema, {"sex": {"integer": True}})
+    assert domain_problems({"age": {"integer": False}}) == ["public domain of column 'age': integer may only be true, on a numerical column; got False"]

@@ -163,7 +163,8 @@ def test_a_dp_run_sends_only_noised_statistics_weights_and_the_accountant(model_
     synth, sent = _run(model_name, demo_frames, epsilon=10.0)
     assert not isinstance(synth, Exception), synth
     weights = set(synth.state_.weights)
-    assert set(sent) == {(p, t) for p in demo_frames for t in (keys.HELLO, keys.CONSENT, keys.STATS, keys.TRAIN)}
+    kinds = (keys.HELLO, keys.SCHEMA_ROUND, keys.CONSENT, keys.STATS, keys.TRAIN)
+    assert set(sent) == {(p, t) for p in demo_frames for t in kinds}
     for (party, kind), replies in sent.items():
         for reply in replies:
             if kind == keys.CONSENT:  # the party accepts the plan: its name, nothing read from rows
@@ -174,6 +175,8 @@ def test_a_dp_run_sends_only_noised_statistics_weights_and_the_accountant(model_
                 assert set(reply.config) == {keys.DP_REPORT}
             elif kind == keys.STATS:
                 assert set(reply.config) == {keys.DP_REPORT}
+            elif kind == keys.CONSENT:
+                assert set(reply.config) == {keys.PARTY} and not reply.arrays
     assert synth.state_.ledger is not None and synth.state_.config.private
     loaded = FederatedSynthesizer.load(synth.save(tmp_path / "dp.fedtab"))
     assert loaded.sample(30, seed=1).equals(synth.sample(30, seed=1))
@@ -193,7 +196,8 @@ def test_a_bad_model_is_refused_before_any_statistic(model_name, settings, words
     with pytest.raises(ConfigError, match=words):
         FederatedSynthesizer(config, engine="local").fit({"a": frame, "b": frame},
                                                           tap=lambda p, t, payload: sent[(p, t)].append(payload))
-    assert sent and _sent_types(sent) == {keys.HELLO}  # the parties answered hello, and nothing else was asked
+    # the parties answered hello and the schema round (names and kinds, which the check needs), nothing else
+    assert sent and _sent_types(sent) == {keys.HELLO, keys.SCHEMA_ROUND}
 
 
 class BatchNormTVAE(FederatedTVAE):
@@ -218,7 +222,7 @@ def test_a_module_opacus_cannot_train_is_refused_before_any_statistic(batch_norm
     error, sent = _run(batch_norm_plugin, {"a": frame, "b": frame}, epsilon=5.0)
     assert isinstance(error, ConfigError)
     assert "cannot be trained with DP-SGD" in str(error) and "BatchNorm1d" in str(error)
-    assert _sent_types(sent) == {keys.HELLO}
+    assert _sent_types(sent) == {keys.HELLO, keys.SCHEMA_ROUND}
     # Control: the same plugin without DP passes the check and trains: the refusal is Opacus's validator.
     synth, sent = _run(batch_norm_plugin, {"a": frame, "b": frame})
     assert not isinstance(synth, Exception), synth
