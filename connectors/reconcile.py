@@ -222,11 +222,18 @@ def _conflict(name: str, ref: _Seen, other: _Seen) -> str:
     text += f"but {right} in party '{other.party}'{_why(other, ref)}"
     if ColumnKind.CATEGORICAL in (ref.column.kind, other.column.kind):
         text_side, typed = (ref, other) if ref.column.kind is ColumnKind.CATEGORICAL else (other, ref)
-        if _bad(text_side.values, typed.column.kind, typed.column).any():
+        if _some_bad(text_side, typed):
             return text + (f"; clean those rows in party '{text_side.party}', or set the column's kind at every "
                            f"party (--column {name}=categorical)")
         return text + f"; set the column's kind at every party (--column {name}={typed.column.kind.value})"
     return text + f"; set one kind for it at every party (e.g. --column {name}={left})"
+
+
+def _some_bad(text_side: _Seen, typed: _Seen) -> bool:
+    """Whether some of the text side's values do not read as the typed side's kind (from its release when no values are seen)."""
+    if text_side.values is None:
+        return not text_side.reads_as(typed.column.kind, typed.column)
+    return bool(_bad(text_side.values, typed.column.kind, typed.column).any())
 
 
 def _why(side: _Seen, against: _Seen) -> str:

@@ -13,7 +13,11 @@ data-dependent facts; the README says so). Under DP none of them leaves as the d
   numerical or date column has a missing span only where declared (SDV metadata), and a party
   imputes its own missing cells otherwise (per row, on the party);
 - integer-ness: only where declared (SDV metadata); otherwise numbers decode as floats;
-- date formats: each party keeps its own and parses its dates itself; dates leave as datetimes.
+- date formats: each party keeps its own and parses its dates itself; dates leave as datetimes;
+- decimal places written in the file (a maximum over the rows): only where declared.
+
+Spellings that leave in both cases come from fixed lists, not from a person's row: boolean words
+(yes/no, y/n, true/false, 1/0) and the reader's missing marker ('?', 'NA', an empty cell).
 
 Every exported dtype is the nullable one, so any party's gaps fit. Kinds, emptiness and 'reads
 as' are data-dependent bits that leave uncharged; declare the kinds to make them public.
@@ -72,7 +76,9 @@ def _released(column: ColumnSchema, private: bool, declared: TableSchema | None)
     has_missing = column.kind in _DISCRETE_KINDS or (said is not None and said.has_missing)
     dtype = export_dtype(column.kind, is_integer=is_integer, has_missing=True,
                          datetime_dtype=column.dtype if column.kind is ColumnKind.DATETIME else "datetime64[ns]")
-    return replace(column, has_missing=has_missing, is_integer=is_integer, datetime_format=None, dtype=dtype)
+    decimals = said.decimals if said is not None else None
+    return replace(column, has_missing=has_missing, is_integer=is_integer, datetime_format=None, dtype=dtype,
+                   decimals=decimals)
 
 
 def _reads_as(values: pd.Series, kind: ColumnKind) -> frozenset[ColumnKind]:

@@ -51,6 +51,9 @@ class FederatedSynthesizer:
     """
 
     report_: Any = None
+    local_notes_: dict[str, str] = {}
+    """Per column, what inference or metadata decided on this machine's parties (coded categories, personal
+    data); the caller of ``fit`` is every party here, so it sees them. The notes never leave a party."""
 
     def __init__(self, config: FedtabConfig | None = None, *, engine: Engine = "simulation", **overrides: Any) -> None:
         self.config = config
@@ -102,6 +105,7 @@ class FederatedSynthesizer:
         tables = load_parties(parties, overrides=config.columns, metadata=metadata)
         declaration = SchemaDeclaration(dict(config.columns), metadata)
         expected = local_precheck(tables, declaration, config)
+        self.local_notes_ = local_notes(tables)
         if resume is not None:
             saved_config = check_resume_inputs(resume, config, tables, expected)
             if evaluate is None and int(resume.rounds_done or 0) >= config.rounds:  # nothing left to train
@@ -110,7 +114,8 @@ class FederatedSynthesizer:
         after = None if evaluate is None else partial(evaluate_on_federation, config=config, request=evaluate)
         with tempfile.TemporaryDirectory(prefix="fedtab-run-") as run_dir, progress_display(progress, config.rounds) as shown:
             staged = stage_parties(tables, Path(run_dir), holdout_share=config.holdout_share, seed=config.seed,
-                                   config=config, state_dir=party_state_dir(config, resume_from))
+                                   config=config, state_dir=party_state_dir(config, resume_from),
+                                   sources=parties if isinstance(parties, Mapping) else None)
             fit = self._run(staged, config=config, declaration=declaration, progress=shown, tap=tap, after_training=after,
                             resume=resume)
         self.report_ = fit.after_training
@@ -174,6 +179,16 @@ def load_parties(
     return list(parties)
 
 
+def local_notes(tables: Sequence[PartyTable]) -> dict[str, str]:
+    """Each column's first non-empty note over the parties, in party order."""
+    notes: dict[str, str] = {}
+    for table in tables:
+        for column in table.schema:
+            if column.note and column.name not in notes:
+                notes[column.name] = column.note
+    return notes
+
+
 def local_precheck(tables: Sequence[PartyTable], declaration: SchemaDeclaration, config: FedtabConfig) -> TableSchema:
     """Fail fast, with full local messages: here the caller is every party, so the schema round's own
     functions run in this process first (release, merge, align). The run still takes its schema from
@@ -197,8 +212,10 @@ def check_resume_inputs(resume: ModelState, config: FedtabConfig, tables: Sequen
 
 
 def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share: float = 0.0, seed: int = 0,
-                  config: FedtabConfig | None = None, state_dir: str | None = None) -> list[StagedParty]:
-    """Write each aligned table where only its own party's worker reads it (one file per party).
+                  config: FedtabConfig | None = None, state_dir: str | None = None,
+                  sources: Mapping[str, PartySource] | None = None) -> list[StagedParty]:
+    """Give each party's worker its own table: the file or SQL URL it came from (read again by the party, as a
+    SuperNode reads its node-config path, so the file's own spelling survives), else a Parquet copy of the frame.
 
     With ``config``, each party gets its own privacy policy (``policy_for``); ``state_dir`` is where
     the parties keep their privacy records of the run.
@@ -212,12 +229,19 @@ def stage_parties(tables: Sequence[PartyTable], run_dir: Path, *, holdout_share:
                           "Fix the names in --party-budget or the config.")
     staged = []
     for index, table in enumerate(tables):
-        path = run_dir / f"party-{index}.parquet"
-        table.frame.to_parquet(path, index=False)
+        path = _staged_path(table, run_dir / f"party-{index}.parquet", (sources or {}).get(table.name))
         policy = PartyPolicy() if config is None else policy_for(config, table.name)
         staged.append(StagedParty(table.name, str(path), holdout_share=holdout_share, seed=seed, policy=policy,
                                   state_dir=state_dir))
     return staged
+
+
+def _staged_path(table: PartyTable, copy: Path, source: PartySource | None) -> str:
+    if isinstance(source, (str, Path)):
+        local = Path(source)
+        return str(local.resolve()) if local.exists() else str(source)
+    table.frame.to_parquet(copy, index=False)
+    return str(copy)
 
 
 def party_state_dir(config: FedtabConfig, resume_from: str | Path | ModelState | None) -> str | None:

@@ -148,6 +148,12 @@ def _write_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-de
     return {"report": str(html), "scores": str(scores), "verdicts": {v.area: v.level for v in report.verdicts}}
 
 
+def _noted(synthesizer: FederatedSynthesizer, start: str) -> list[str]:
+    """Columns whose local note (inference or metadata on the parties here) starts with ``start``, in schema order."""
+    notes = synthesizer.local_notes_
+    return [c.name for c in synthesizer.state_.plan.schema if notes.get(c.name, "").startswith(start)]
+
+
 def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s: float, sample_s: float, model_path: Path | None) -> dict:
     state = synthesizer.state_
     last = state.history[-1] if state.history else {}
@@ -161,8 +167,8 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "final_losses": reported_metrics(last),
         "timings_s": {**{k: round(v, 2) for k, v in state.timings.items()}, "sampling_s": round(sample_s, 2), "total_s": round(total_s, 2)},
         "notes": list(state.plan.notes),
-        "coded_categorical": [c.name for c in state.plan.schema if c.note.startswith(CODED_NOTE)],
-        "personal_data": [c.name for c in state.plan.schema if c.note.startswith(PERSONAL_NOTE)],
+        "coded_categorical": _noted(synthesizer, CODED_NOTE),
+        "personal_data": _noted(synthesizer, PERSONAL_NOTE),
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
         "resumed_at": list(state.resumed_at),

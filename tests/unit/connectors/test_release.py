@@ -19,7 +19,7 @@ SECRET = "never-a-date-9931"
 
 def dated() -> pd.DataFrame:
     days = [f"2020-03-{d:02d}" for d in range(1, 29)] * 2 + [SECRET]  # 1 of 57 is not a date: tolerated
-    return pd.DataFrame({"day": days, "count": [1.0] * 56 + [None], "flag": ["yes"] * 57})
+    return pd.DataFrame({"day": days, "count": [float(i) for i in range(56)] + [None], "flag": ["yes"] * 57})
 
 
 def test_a_release_carries_no_note_and_no_value():
