@@ -177,8 +177,15 @@ def _merge(name: str, seen: list[_Seen]) -> tuple[ColumnSchema | None, list[str]
 def _coded_against_numbers(kinds: set[ColumnKind], present: list[_Seen]) -> bool:
     """Integers read as codes at some parties (few distinct values there) and as numbers at others."""
     return kinds == {ColumnKind.NUMERICAL, ColumnKind.CATEGORICAL} and all(
-        s.column.note.startswith(CODED_NOTE) for s in present if s.column.kind is ColumnKind.CATEGORICAL
+        _coded(s) for s in present if s.column.kind is ColumnKind.CATEGORICAL
     )
+
+
+def _coded(side: _Seen) -> bool:
+    """Read as codes: the party's own note says so, or (a released schema, no notes) all its values read as numbers."""
+    if side.values is None:
+        return ColumnKind.NUMERICAL in side.released_reads_as
+    return side.column.note.startswith(CODED_NOTE)
 
 
 def _coded_note(name: str, present: list[_Seen]) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from fedtab.connectors.dtypes import export_dtype
-from fedtab.connectors.values import as_text, guess_date_format, to_boolean, to_datetime
+from fedtab.connectors.values import as_text, guess_date_format, to_boolean, to_datetime, to_number
 from fedtab.schema import ColumnKind, ColumnSchema, PartyTable, TableSchema
 
 _PLAIN_KINDS = (ColumnKind.CATEGORICAL, ColumnKind.NUMERICAL)
@@ -82,11 +82,14 @@ def _released(column: ColumnSchema, private: bool, declared: TableSchema | None)
 
 
 def _reads_as(values: pd.Series, kind: ColumnKind) -> frozenset[ColumnKind]:
-    """The richer kinds every value of a plain column reads as (computed here, only the answer leaves):
-    boolean for text or numbers, dates (in the format most of them share) for text."""
+    """The kinds every value of a plain column reads as (computed here, only the answer leaves): boolean for
+    text or numbers, dates (in the format most of them share) for text, numbers for text (so a column read as
+    category codes here and as numbers elsewhere reconciles as numerical)."""
     out = set()
     if not to_boolean(values)[1].any():
         out.add(ColumnKind.BOOLEAN)
+    if kind is ColumnKind.CATEGORICAL and values.notna().any() and not to_number(values)[1].any():
+        out.add(ColumnKind.NUMERICAL)
     if kind is ColumnKind.CATEGORICAL and values.notna().any():
         guess = guess_date_format(as_text(values).value_counts(dropna=True))
         if not to_datetime(values, guess.format if guess is not None else None)[1].any():

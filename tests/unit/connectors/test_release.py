@@ -66,3 +66,15 @@ def test_a_yes_only_party_reconciles_by_what_it_reports_not_by_its_values():
     assert merged["flag"].kind is ColumnKind.BOOLEAN
     with pytest.raises(SchemaError, match="boolean in party 'a' but categorical in party 'c' .some values do not read as boolean"):
         reconcile_released([release_schema(t, private=True) for t in (a, c)])
+
+
+def test_codes_at_one_party_and_numbers_at_another_reconcile_as_numerical_from_releases_alone():
+    codes = load_party("a", pd.DataFrame({"grade": [1, 2, 3, 4] * 10}))
+    numbers = load_party("b", pd.DataFrame({"grade": list(range(1, 41))}))
+    words = load_party("c", pd.DataFrame({"grade": ["low", "high"] * 20}))
+    assert (codes.schema["grade"].kind, numbers.schema["grade"].kind) == (ColumnKind.CATEGORICAL, ColumnKind.NUMERICAL)
+    for private in (False, True):
+        released = [release_schema(t, private=private) for t in (codes, numbers)]
+        assert reconcile_released(released)["grade"].kind is ColumnKind.NUMERICAL
+    with pytest.raises(SchemaError, match="grade"):  # control: text that is not numbers does not merge
+        reconcile_released([release_schema(t, private=False) for t in (words, numbers)])
