@@ -49,6 +49,8 @@ class FedtabConfig:
     seed: int = 0
     rows: int | None = None
     aggregation: str = "fedavg"
+    server_lr: float = 1.0
+    """Server learning rate on the averaged update: w + server_lr·(mean − w); 1 is plain FedAvg."""
     model_options: Mapping[str, Any] = field(default_factory=dict)
     max_categories: int = 1000
     min_category_count: int = 1
@@ -80,6 +82,8 @@ class FedtabConfig:
     public_domain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Bounds and categories known without the data (TOML ``[public.<column>]``); DP spends nothing on them."""
     checkpoint: str | None = None
+    target: str | None = None
+    """A column the synthetic table must keep predictable (categorical or boolean); the model conditions on it."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -102,6 +106,7 @@ class FedtabConfig:
         need(_is_int(self.seed) and self.seed >= 0, "seed", "an int >= 0")
         need(self.rows is None or (_is_int(self.rows) and self.rows >= 1), "rows", "None or an int >= 1")
         need(self.aggregation in AGGREGATIONS, "aggregation", f"one of {AGGREGATIONS}")
+        need(_is_number(self.server_lr) and 0 < self.server_lr <= 10, "server_lr", "a number in (0, 10]")
         need(isinstance(self.model_options, Mapping), "model_options", "a table of model settings")
         need(_is_int(self.max_categories) and self.max_categories >= 2, "max_categories", "an int >= 2")
         need(_is_int(self.min_category_count) and self.min_category_count >= 1, "min_category_count", "an int >= 1")
@@ -120,6 +125,8 @@ class FedtabConfig:
         out += domain_problems(self.public_domain)
         need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
              "checkpoint", "None or a file path to write the run's checkpoint to")
+        need(self.target is None or (isinstance(self.target, str) and bool(self.target.strip())),
+             "target", "None or the name of a categorical column")
         return out
 
     def _party_dp_problems(self) -> list[str]:

@@ -18,7 +18,7 @@ from fedtab.connectors.public_domain import declare_public
 from fedtab.errors import ConfigError, NotFittedError
 from fedtab.evaluation_run import EvaluationRequest, evaluate_on_federation
 from fedtab.federation.checkpoint import check_resume, load_checkpoint
-from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, saved_config
+from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, check_target, saved_config
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.model_state import ModelState
@@ -85,6 +85,9 @@ class FederatedSynthesizer:
             config = config.replace(holdout_share=DEFAULT_HOLDOUT_SHARE)
         tables = load_parties(parties, overrides=overrides, metadata=metadata)
         schema = declare_public(reconcile(tables), config.public_domain)
+        check_target(config, schema)
+        if evaluate is not None and evaluate.target is None and config.target is not None:
+            evaluate = dataclasses.replace(evaluate, target=config.target)
         aligned = [align(t, schema) for t in tables]
         for table in aligned:
             check_party(table, min_rows=MIN_PARTY_ROWS)

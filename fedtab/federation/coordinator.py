@@ -18,14 +18,15 @@ import numpy as np
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FederationError
 from fedtab.federation import keys
-from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
+from fedtab.federation.aggregation import party_distances, row_count_weights, server_step, similarity_weights, weighted_average
 from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_resume, ledger_dict, resume_start
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload
 from fedtab.federation.privacy_run import PrivacyRun, plan_privacy
 from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
-from fedtab.models.registry import create_model
+from fedtab.models import conditional
+from fedtab.models.registry import create_model, get_model_class
 from fedtab.schema import TableSchema
 from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
 from fedtab.transformers import protocol
@@ -89,6 +90,7 @@ def run_federation(
     """Fit the plan (or take it from the ``resume`` checkpoint), train, and optionally run ``after_training``
     (e.g. a federated evaluation) on the live federation. With ``config.checkpoint`` set, a checkpoint is
     written after the plan and after every round."""
+    check_target(config, schema)
     parties = dict(transport.parties)
     started = time.perf_counter()
     resumed_at: tuple[int, ...] = ()
@@ -212,8 +214,19 @@ def fit_plan(
 
 
 def model_options(config: FedtabConfig) -> dict:
-    """The options every party and the sampler build the model with; DP changes the discriminator."""
-    return {**config.model_options, "private": True} if config.private else dict(config.model_options)
+    """The options every party and the sampler build the model with; DP changes the discriminator, a target conditions."""
+    options = {**config.model_options, "private": True} if config.private else dict(config.model_options)
+    return options if config.target is None else {**options, "target": config.target}
+
+
+def check_target(config: FedtabConfig, schema: TableSchema) -> None:
+    """The declared target is a categorical column and the model uses one: checked before any statistic leaves."""
+    if config.target is None:
+        return
+    conditional.check_target(schema, config.target)
+    if "target" not in get_model_class(config.model).default_options():
+        raise ConfigError(f"Model {config.model!r} does not use a declared target (got target {config.target!r}); "
+                          "models that do: ctgan. Drop the target or pick such a model.")
 
 
 def train(
@@ -262,7 +275,7 @@ def train(
         if len(answered) < len(names):
             missing = sorted(set(names) - set(answered))
             warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
-        weights = _aggregate(weights, replies, answered, start.party_weights, party_dp, round_index)
+        weights = _aggregate(weights, replies, answered, start.party_weights, party_dp, round_index, config.server_lr)
         record = _round_record(round_index, replies, answered)
         history.append(record)
         if on_round:
@@ -273,12 +286,12 @@ def train(
 
 
 def _aggregate(weights: Weights, replies: Mapping[str, Payload], answered: list[str], party_weights: Mapping[str, float],
-               party_dp: PartyDP | None, round_index: int) -> Weights:
-    """FedAvg with the run's party weights; under party-level DP, clipped equal-weight updates plus noise."""
+               party_dp: PartyDP | None, round_index: int, server_lr: float = 1.0) -> Weights:
+    """FedAvg with the run's party weights and server learning rate; under party-level DP, clipped equal-weight updates plus noise."""
     if party_dp is not None:
         return party_dp.aggregate(weights, {p: replies[p].arrays for p in answered}, round_index)
     share = np.array([party_weights[p] for p in answered])
-    return weighted_average([replies[p].arrays for p in answered], share)
+    return server_step(weights, weighted_average([replies[p].arrays for p in answered], share), server_lr)
 
 
 def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]], parties: int) -> list[dict[str, np.ndarray]]:

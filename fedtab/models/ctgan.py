@@ -45,6 +45,7 @@ class FederatedCTGAN(HorizontalModel):
             "pac": 10,
             "private": False,
             "marginal_weight": 1.0,
+            "target": None,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +56,7 @@ class FederatedCTGAN(HorizontalModel):
                 "Leave it to the server, which sets it when the run has a privacy budget."
             )
         self.data_dim = plan.output_dim
-        self.conditions = ConditionalSampler(plan)
+        self.conditions = ConditionalSampler(plan, target=self.options["target"])
         self._softmax_spans, self._tanh_columns = _activation_layout(plan)
         self._marginals = released_marginals(plan)
 
@@ -107,7 +108,7 @@ class FederatedCTGAN(HorizontalModel):
         o = self.options
         batch = _party_batch_size(batch_size, len(data), o["pac"])
         steps = max(1, int(round(epochs * len(data) / batch)))
-        sampler = ConditionalSampler(self.plan, data)
+        sampler = ConditionalSampler(self.plan, data, target=self.options["target"])
         rng = numpy_rng(self.seed, "train", party, round_index)
         real_all = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
         with isolated_torch_seed(self.seed, "train", party, round_index):
