@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "shared" / "datasets" / "adult_train.csv.gz"
+_CANDIDATES = [root / "shared" / "datasets" / "adult_train.csv.gz" for root in HERE.parents[1:3]]
+DEFAULT_DATA = next((path for path in _CANDIDATES if path.exists()), _CANDIDATES[0])
+"""shared/ beside the repository (a checkout) or beside the worktrees' folder (a worktree)."""
 SPLITS = ("iid", "dirichlet", "education")
 PARTIES = 5
 
