@@ -207,21 +207,26 @@ def contenders(args: argparse.Namespace, table: Table) -> list[str]:
 
 
 def parent(args: argparse.Namespace) -> None:
-    results = []
-    for name in args.tables:
-        table = TABLES[name]
-        for one in contenders(args, table):
-            command = [sys.executable, __file__, "--one", one, "--table", name, "--epochs", str(args.epochs),
-                       "--rounds", str(args.rounds), "--config", args.config, *(["--no-target"] if args.no_target else [])]
-            print("running", name, one, flush=True)
-            out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if line is None:
-                print(out.stdout[-3000:], out.stderr[-3000:])
-                raise SystemExit(f"{name} {one} failed")
-            results.append(json.loads(line[len("RESULT "):]))
-            print(json.dumps(results[-1]), flush=True)
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = [(name, one) for name in args.tables for one in contenders(args, TABLES[name])]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda run: run_child(args, *run), runs))
     write_results(results, args)
+
+
+def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
+    command = [sys.executable, __file__, "--one", one, "--table", name, "--epochs", str(args.epochs),
+               "--rounds", str(args.rounds), "--config", args.config, *(["--no-target"] if args.no_target else [])]
+    print("running", name, one, flush=True)
+    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        print(out.stdout[-3000:], out.stderr[-3000:])
+        raise SystemExit(f"{name} {one} failed")
+    result = json.loads(line[len("RESULT "):])
+    print(json.dumps(result), flush=True)
+    return result
 
 
 COLUMNS = (("quality", "quality", 3), ("shapes", "shapes", 3), ("pairs", "pairs", 3), ("worst TV", "worst_tv", 3),
@@ -248,7 +253,7 @@ def table_text(results: list[dict]) -> str:
 def write_results(results: list[dict], args: argparse.Namespace) -> None:
     command = " ".join(sys.argv[1:])
     text = (f"\n{MARKER}\n\nCommand: `python benchmarks/useful_tables.py {command}` ({time.strftime('%Y-%m-%d %H:%M')}, "
-            f"load average {os.getloadavg()[0]:.1f} at the end, 2 shared cores). {args.epochs} epochs' worth of training "
+            f"load average {os.getloadavg()[0]:.1f} at the end, 2 shared cores, {args.jobs} contender(s) at once). {args.epochs} epochs' worth of training "
             f"(fedtab: {args.rounds} rounds); TSTR/TRTR tested on adult_test for Adult, on a seeded 20 % holdout "
             "otherwise; F1 of the real table's rarer class; worst TV: the lowest TVComplement over categorical columns.\n\n"
             + table_text(results) + "\n")
@@ -271,6 +276,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--config", default="{}", help="extra FedtabConfig fields as JSON (experiments)")
+    parser.add_argument("--jobs", type=int, default=1, help="contenders run at once (timings compare only at 1)")
     parser.add_argument("--no-target", action="store_true", help="do not declare the target to fedtab")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--table", default=None, help=argparse.SUPPRESS)

@@ -46,6 +46,8 @@ class FedtabConfig:
     rounds: int = 30
     local_epochs: float = 1.0
     batch_size: int = 500
+    local_steps: int | None = None
+    """Optimizer steps each party takes per round, whatever its size (replaces local_epochs; not under DP)."""
     seed: int = 0
     rows: int | None = None
     aggregation: str = "fedavg"
@@ -103,6 +105,10 @@ class FedtabConfig:
         need(_is_int(self.rounds) and self.rounds >= 1, "rounds", "an int >= 1")
         need(_is_number(self.local_epochs) and self.local_epochs > 0, "local_epochs", "a number > 0")
         need(_is_int(self.batch_size) and self.batch_size >= 2, "batch_size", "an int >= 2")
+        need(self.local_steps is None or (_is_int(self.local_steps) and self.local_steps >= 1), "local_steps", "None or an int >= 1")
+        if self.local_steps is not None and self.epsilon is not None:
+            out.append(f"'local_steps' ({self.local_steps}) cannot be used with epsilon: the DP plan counts local "
+                       "epochs. Set local_epochs instead, or drop epsilon.")
         need(_is_int(self.seed) and self.seed >= 0, "seed", "an int >= 0")
         need(self.rows is None or (_is_int(self.rows) and self.rows >= 1), "rows", "None or an int >= 1")
         need(self.aggregation in AGGREGATIONS, "aggregation", f"one of {AGGREGATIONS}")

@@ -261,6 +261,7 @@ def train(
         if party_dp is not None:
             party_dp.check_round(round_index)
         payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
+                                                       **_local_work(config, transport.parties[p]),
                                                        **_restore_config(privacy, restore, p)}) for p in names}
         replies = transport.exchange(keys.TRAIN, payloads)
         answered = [p for p in names if p in replies]
@@ -322,6 +323,13 @@ def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndar
     kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.schema if c.name in marginals[0]}
     distances = party_distances(marginals, kinds)
     return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
+
+
+def _local_work(config: FedtabConfig, rows: int) -> dict[str, float]:
+    """``local_steps`` as the epochs of this party's rows; the plugin keeps counting in epochs."""
+    if config.local_steps is None:
+        return {}
+    return {keys.RUN + ".local_epochs": config.local_steps * min(config.batch_size, max(rows, 1)) / max(rows, 1)}
 
 
 def _dp_config(privacy: PrivacyRun | None, party: str, round_index: int, config: FedtabConfig) -> dict:

@@ -60,3 +60,17 @@ def test_two_parties_keep_a_strong_feature_target_relation():
     model = LogisticRegression().fit(synthetic[["x", "z"]], synthetic["y"] == "high")
     auc = roc_auc_score(test["y"] == "high", model.predict_proba(test[["x", "z"]])[:, 1])
     assert auc > 0.8, auc
+
+
+def test_local_steps_give_every_party_the_same_steps_whatever_its_rows(small_config):
+    steps: dict[str, float] = {}
+
+    def tap(party: str, kind: str, payload) -> None:  # noqa: ANN001
+        if kind == keys.TRAIN:
+            steps[party] = payload.metrics["steps"]
+
+    config = small_config.replace(rounds=1, local_steps=3, batch_size=100)
+    FederatedSynthesizer(config, engine="local").fit({"small": toy(150, 0), "large": toy(900, 1)}, tap=tap)
+    assert steps == {"small": 3.0, "large": 3.0}
+    with pytest.raises(ConfigError, match="'local_steps' \\(3\\) cannot be used with epsilon"):
+        small_config.replace(local_steps=3, epsilon=1.0)
