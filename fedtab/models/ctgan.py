@@ -189,7 +189,7 @@ class FederatedCTGAN(HorizontalModel):
         raw = generator(self.noise_with(cond, batch))
         fake = self.activate(raw)
         fake_in = torch.cat([fake, cond], dim=1) if cond.shape[1] else fake
-        loss_g = -discriminator(fake_in).mean() + self.condition_loss(raw, cond, mask) + self._sampled_marginal_loss(generator, batch, rng)
+        loss_g = -discriminator(fake_in).mean() + self.condition_loss(raw, cond, mask)
         opt_g.zero_grad(set_to_none=False)
         loss_g.backward()
         opt_g.step()
@@ -214,25 +214,12 @@ class FederatedCTGAN(HorizontalModel):
             parts[:, start:end] = F.gumbel_softmax(raw[:, start:end], tau=0.2)
         return parts
 
-    def _sampled_marginal_loss(self, generator: Generator, batch: int, rng: np.random.Generator) -> torch.Tensor:
-        """``marginal_loss`` on a batch drawn as ``sample`` draws it (generation conditions, true frequencies).
-
-        Training conditions follow log-frequencies, so the training batch's marginals are skewed on
-        purpose; the rows the model writes are conditioned like this batch, and its marginals
-        should be the table's. The plan's counts are already at the server: no new release.
-        """
-        if float(self.options["marginal_weight"]) == 0 or not self._marginals:
-            return torch.zeros(())
-        cond = torch.from_numpy(self.conditions.sample_generation(batch, rng)[0]) if self.conditions.num_columns else torch.zeros(batch, 0)
-        return self.marginal_loss(self.activate(generator(self.noise_with(cond, batch))))
-
     def marginal_loss(self, fake: torch.Tensor) -> torch.Tensor:
         """KL from the plan's released frequencies to the batch's, per one-hot span, times ``marginal_weight``.
 
         Under DP the discriminator's noisy signal lets column shapes drift; the plan's category
         counts and mixture weights were already released, so pulling the generator towards them
-        is post-processing and costs no budget. Without DP the same counts are exact, and the
-        non-private step matches them on a batch conditioned as sampling conditions it.
+        is post-processing and costs no budget. Only the private round uses it.
         """
         weight = float(self.options["marginal_weight"])
         if weight == 0 or not self._marginals:
