@@ -52,6 +52,9 @@ class Table:
     def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test): the shipped test file, else a seeded 20 % holdout no contender trains on."""
         frame = load_adult(DATASETS / self.file)
+        # Coded categoricals as text for every contender: fedtab writes a column declared categorical
+        # back as text ('1', not 1), which SDMetrics and the utility models would count as new categories.
+        frame = frame.astype({column: str for column in self.categorical})
         if self.test_file is not None:
             return frame, load_adult(DATASETS / self.test_file)
         held = np.random.default_rng(0).random(len(frame)) < 0.2
