@@ -48,6 +48,7 @@ class Table:
     test_file: str | None = None
     file: str = ""
     overrides: dict = field(default_factory=dict)
+    target_labels: dict = field(default_factory=dict)
 
     def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test): the shipped test file, else a seeded 20 % holdout no contender trains on."""
@@ -55,6 +56,8 @@ class Table:
         # Coded categoricals as text for every contender: fedtab writes a column declared categorical
         # back as text ('1', not 1), which SDMetrics and the utility models would count as new categories.
         frame = frame.astype({column: str for column in self.categorical})
+        if self.target_labels:  # a 0/1 text target is read as boolean and written back as True/False
+            frame[self.target] = frame[self.target].map(self.target_labels)
         if self.test_file is not None:
             return frame, load_adult(DATASETS / self.test_file)
         held = np.random.default_rng(0).random(len(frame)) < 0.2
@@ -66,7 +69,8 @@ CREDIT_CODES = ("SEX", "EDUCATION", "MARRIAGE", "PAY_0", "PAY_2", "PAY_3", "PAY_
 TABLES = {
     "adult": Table("adult", "income", 5, group="education", file="adult_train.csv.gz", test_file="adult_test.csv.gz"),
     "credit": Table("credit", "default_payment_next_month", 3, group="EDUCATION", file="credit_default_taiwan.csv.gz",
-                    categorical=CREDIT_CODES, overrides={c: "categorical" for c in CREDIT_CODES}),
+                    categorical=CREDIT_CODES, overrides={c: "categorical" for c in CREDIT_CODES},
+                    target_labels={"0": "paid", "1": "default"}),
     "kdd": Table("kdd", "label", 3, group="protocol_type", file="intrusion_kddcup99_50k.csv.gz"),
 }
 
