@@ -14,6 +14,7 @@ import torch
 from ctgan.synthesizers.ctgan import Discriminator, Generator
 from torch.nn import functional as F
 
+from fedtab.errors import ConfigError
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.conditional import ConditionalSampler, normalise
