@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "shared" / "datasets" / "adult_train.csv.gz"
+_CANDIDATES = [root / "shared" / "datasets" / "adult_train.csv.gz" for root in HERE.parents[1:3]]
+DEFAULT_DATA = next((path for path in _CANDIDATES if path.exists()), _CANDIDATES[0])
+"""shared/ beside the repository (a checkout) or beside the worktrees' folder (a worktree)."""
 SPLITS = ("iid", "dirichlet", "education")
 PARTIES = 5
 
@@ -30,28 +32,30 @@ def load_adult(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, na_values=["?"], keep_default_na=True)
 
 
-def split(frame: pd.DataFrame, how: str, seed: int = 0) -> dict[str, pd.DataFrame]:
+def split(frame: pd.DataFrame, how: str, seed: int = 0, *, label: str = "income", group: str | None = "education",
+          parties: int = PARTIES) -> dict[str, pd.DataFrame]:
+    """IID, Dirichlet(0.5) over ``label``'s classes, or whole ``group`` categories per party (greedy by size)."""
     rng = np.random.default_rng(seed)
     if how == "iid":
-        owner = rng.integers(PARTIES, size=len(frame))
+        owner = rng.integers(parties, size=len(frame))
     elif how == "dirichlet":
         owner = np.empty(len(frame), dtype=int)
-        for label in frame["income"].unique():
-            rows = np.flatnonzero(frame["income"].to_numpy() == label)
-            shares = rng.dirichlet([0.5] * PARTIES)
-            owner[rows] = rng.choice(PARTIES, size=rows.size, p=shares)
-    elif how == "education":
-        counts = frame["education"].value_counts()
-        loads = np.zeros(PARTIES)
+        for value in frame[label].unique():
+            rows = np.flatnonzero(frame[label].to_numpy() == value)
+            shares = rng.dirichlet([0.5] * parties)
+            owner[rows] = rng.choice(parties, size=rows.size, p=shares)
+    elif how == "education" or how == "group":
+        counts = frame[group].value_counts()
+        loads = np.zeros(parties)
         assignment = {}
         for category, count in counts.items():  # greedy: biggest groups first, to the lightest party
             target = int(loads.argmin())
             assignment[category] = target
             loads[target] += count
-        owner = frame["education"].map(assignment).to_numpy()
+        owner = frame[group].map(assignment).to_numpy()
     else:
         raise ValueError(how)
-    return {f"party_{k}": frame[owner == k].reset_index(drop=True) for k in range(PARTIES)}
+    return {f"party_{k}": frame[owner == k].reset_index(drop=True) for k in range(parties)}
 
 
 def detect_metadata(frame: pd.DataFrame):  # noqa: ANN201 - an sdv Metadata

@@ -47,9 +47,13 @@ class FedtabConfig:
     rounds: int = 30
     local_epochs: float = 1.0
     batch_size: int = 500
+    local_steps: int | None = None
+    """Optimizer steps each party takes per round, whatever its size (replaces local_epochs; not under DP)."""
     seed: int = 0
     rows: int | None = None
     aggregation: str = "fedavg"
+    server_lr: float = 1.0
+    """Server learning rate on the averaged update: w + server_lr·(mean − w); 1 is plain FedAvg."""
     model_options: Mapping[str, Any] = field(default_factory=dict)
     max_categories: int = 1000
     min_category_count: int = 1
@@ -91,6 +95,8 @@ class FedtabConfig:
     columns: Mapping[str, str] = field(default_factory=dict)
     """Column -> kind ("categorical", "numerical", "boolean", "datetime", "id") set by the user; wins over
     inference at every party (CLI ``--column NAME=KIND``, TOML ``[columns.NAME] kind = "..."``)."""
+    target: str | None = None
+    """A column the synthetic table must keep predictable (categorical or boolean); the model conditions on it."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -112,9 +118,14 @@ class FedtabConfig:
         need(_is_int(self.rounds) and self.rounds >= 1, "rounds", "an int >= 1")
         need(_is_number(self.local_epochs) and self.local_epochs > 0, "local_epochs", "a number > 0")
         need(_is_int(self.batch_size) and self.batch_size >= 2, "batch_size", "an int >= 2")
+        need(self.local_steps is None or (_is_int(self.local_steps) and self.local_steps >= 1), "local_steps", "None or an int >= 1")
+        if self.local_steps is not None and self.epsilon is not None:
+            out.append(f"'local_steps' ({self.local_steps}) cannot be used with epsilon: the DP plan counts local "
+                       "epochs. Set local_epochs instead, or drop epsilon.")
         need(_is_int(self.seed) and self.seed >= 0, "seed", "an int >= 0")
         need(self.rows is None or (_is_int(self.rows) and self.rows >= 1), "rows", "None or an int >= 1")
         need(self.aggregation in AGGREGATIONS, "aggregation", f"one of {AGGREGATIONS}")
+        need(_is_number(self.server_lr) and 0 < self.server_lr <= 10, "server_lr", "a number in (0, 10]")
         need(isinstance(self.model_options, Mapping), "model_options", "a table of model settings")
         need(_is_int(self.max_categories) and self.max_categories >= 2, "max_categories", "an int >= 2")
         need(_is_int(self.min_category_count) and self.min_category_count >= 1, "min_category_count", "an int >= 1")
@@ -133,6 +144,8 @@ class FedtabConfig:
         out += domain_problems(self.public_domain)
         need(self.checkpoint is None or (isinstance(self.checkpoint, str) and bool(self.checkpoint.strip())),
              "checkpoint", "None or a file path to write the run's checkpoint to")
+        need(self.target is None or (isinstance(self.target, str) and bool(self.target.strip())),
+             "target", "None or the name of a categorical column")
         out.extend(self._party_policy_problems())
         out += _column_kind_problems(self.columns)
         return out

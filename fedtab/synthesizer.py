@@ -17,7 +17,7 @@ from fedtab.connectors import align, load_party
 from fedtab.errors import ConfigError, NotFittedError
 from fedtab.evaluation_run import EvaluationRequest, evaluate_on_federation
 from fedtab.federation.checkpoint import check_resume, load_checkpoint
-from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, saved_config
+from fedtab.federation.coordinator import AfterTraining, FederatedFit, Progress, check_target, saved_config
 from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.federation.schema_round import SchemaDeclaration, merged_schema, released_party_schema
@@ -106,6 +106,9 @@ class FederatedSynthesizer:
         declaration = SchemaDeclaration(dict(config.columns), metadata)
         expected = local_precheck(tables, declaration, config)
         self.local_notes_ = local_notes(tables)
+        check_target(config, expected)
+        if evaluate is not None and evaluate.target is None and config.target is not None:
+            evaluate = dataclasses.replace(evaluate, target=config.target)
         if resume is not None:
             saved_config = check_resume_inputs(resume, config, tables, expected)
             if evaluate is None and int(resume.rounds_done or 0) >= config.rounds:  # nothing left to train

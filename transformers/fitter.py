@@ -367,7 +367,7 @@ class PlanFitter:
             s2=sum(r[p.EM_S2] for r in replies), entropy=sum(r[p.EM_ENTROPY] for r in replies),
             total=sum(r[p.EM_TOTAL] for r in replies), centre=state.mean,
         )
-        updated = mixture.m_step(stats, self._space.take(active).prior)
+        updated = mixture.m_step(stats, self._space.take(active).prior, point_masses=True)
         bound = mixture.lower_bound(updated, stats)
         self._state = self._state.put(active, updated)
         converged = np.abs(bound - self._bound[active]) < EM_TOLERANCE

@@ -13,6 +13,7 @@ axes, so the server can fit every numerical column in one call. Every array of p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -134,13 +135,24 @@ def sum_stats(parts: list[SufficientStats]) -> SufficientStats:
     )
 
 
-def m_step(stats: SufficientStats, prior: MixturePrior, extra_variance: np.ndarray | float = 0.0) -> MixtureState:
+SPIKE_VARIANCE = 1e-14
+"""A point-mass component's variance in standardised units: decode lands every draw on its value."""
+
+
+def m_step(stats: SufficientStats, prior: MixturePrior, extra_variance: np.ndarray | float = 0.0, *,
+           point_masses: bool = False) -> MixtureState:
     """The server's half: summed statistics → variational parameters.
 
     Noisy (differentially private) sums may be negative or fractional, so counts and second moments
     are clipped at 0. ``extra_variance`` adds a known within-point spread (Sheppard's correction
-    when the points are histogram bin centres).
+    when the points are histogram bin centres). With ``point_masses`` (exact statistics on rows
+    only) a component's variance never exceeds its rows' own spread: the prior's variance would
+    otherwise keep a spike (capital gain's 92 % zeros) about 1/√n of the column's spread wide, and
+    decode would smear the zeros over 0…100. A component whose rows sit on one value becomes a
+    point mass at their mean.
     """
+    if point_masses:
+        return _with_point_masses(stats, prior, m_step(stats, prior, extra_variance))
     nk_raw = np.clip(stats.nk, 0.0, None)
     nk = nk_raw + _TINY
     shift = stats.s1 / nk
@@ -158,6 +170,16 @@ def m_step(stats: SufficientStats, prior: MixturePrior, extra_variance: np.ndarr
     scatter = nk * sk + nk * prior.mean_precision / mean_precision * deviation * deviation
     cov = (np.asarray(prior.covariance)[..., None] + scatter) / dof
     return MixtureState(beta1, beta2, mean, mean_precision, dof, cov)
+
+
+def _with_point_masses(stats: SufficientStats, prior: MixturePrior, state: MixtureState) -> MixtureState:
+    nk = np.clip(stats.nk, 0.0, None) + _TINY
+    shift = stats.s1 / nk
+    spread = np.clip(stats.s2 / nk - shift * shift, 0.0, None)
+    spike = (spread < prior.reg_covar) & (stats.nk >= 1.0)
+    cov = np.where(spike, SPIKE_VARIANCE, np.minimum(state.cov, spread + prior.reg_covar))
+    mean = np.where(spike, stats.centre + shift, state.mean)
+    return dataclasses.replace(state, mean=mean, cov=cov)
 
 
 def lower_bound(state: MixtureState, stats: SufficientStats) -> np.ndarray:

@@ -85,7 +85,7 @@ def synthesize(
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Write a checkpoint here after the encoders and every round.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run a checkpoint holds (its settings unless --config); same parties.")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score the result federatedly; write an HTML report and JSON next to --out.")] = False,
-    target: Annotated[Optional[str], typer.Option(help="Column to predict for the utility part of --evaluate.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="A categorical column the synthetic table must keep predictable: the model conditions on it, and --evaluate scores utility on it.")] = None,
     holdout_share: Annotated[Optional[float], typer.Option("--holdout-share", help="Share of each party's rows held out for --evaluate.", show_default="0.2")] = None,
     engine: Annotated[str, typer.Option(help="simulation (Flower, default) or local (in-process).")] = "simulation",
     demo: Annotated[bool, typer.Option("--demo", help="Run the shipped 3-party demo federation.")] = False,
@@ -106,7 +106,7 @@ def synthesize(
                             public_domain=read_public_domain(public_domain) if public_domain else None,
                             checkpoint=str(checkpoint) if checkpoint else None,
                             party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
-                            party_state_dir=str(party_state_dir) if party_state_dir else None)
+                            party_state_dir=str(party_state_dir) if party_state_dir else None, target=target)
     if column:
         settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
@@ -124,7 +124,7 @@ def synthesize(
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(settings, engine=engine)  # type: ignore[arg-type]
     with round_progress(_out, settings.rounds, enabled=output_format == "text") as progress:
-        request = EvaluationRequest(target=target) if evaluate or target else None
+        request = EvaluationRequest(target=settings.target) if evaluate else None
         declared = read_schema(metadata) if metadata else None
         synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed, metadata=declared)  # type: ignore[arg-type]
     sample_started = time.perf_counter()

@@ -22,6 +22,27 @@ def weighted_average(updates: Sequence[Weights], weights: Sequence[float]) -> We
     return out
 
 
+BUFFER_MARKERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def server_step(previous: Weights, averaged: Weights, lr: float) -> Weights:
+    """FedAvg with a server learning rate: w + lr·(mean − w) on every trained float weight.
+
+    Averaging K parties' updates cancels their noise but not their length: one round moves the
+    global model about as far as one party's local steps, K times less than a central epoch at
+    the same compute. lr > 1 lengthens the step (Reddi et al. 2021, "Adaptive Federated
+    Optimization", with SGD on the server). BatchNorm's running statistics and counters are
+    statistics, not trained weights: they keep the plain mean.
+    """
+    if lr == 1.0:
+        return averaged
+    out: Weights = {}
+    for key, mean in averaged.items():
+        buffer = any(marker in key for marker in BUFFER_MARKERS) or not np.issubdtype(mean.dtype, np.floating)
+        out[key] = mean if buffer else (previous[key] + lr * (mean - previous[key])).astype(mean.dtype)
+    return out
+
+
 def row_count_weights(num_examples: Sequence[int]) -> np.ndarray:
     n = np.asarray(num_examples, dtype=np.float64)
     return n / n.sum()

@@ -43,6 +43,7 @@ RUN_DEFINING = (
     "model", "model_options", "seed", "epsilon", "delta", "encoder_share", "accountant", "batch_size",
     "local_epochs", "max_grad_norm", "rounds", "aggregation", "max_categories", "min_category_count",
     "bgm_components", "bgm_sample_cap", "bgm_max_rounds", "public_domain", "party_epsilon", "party_delta", "party_clip",
+    "server_lr", "target", "local_steps",
 )
 """Settings a resume must keep: they define the plan, the weights' shapes, the noise and the step schedule."""
 

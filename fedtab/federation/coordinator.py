@@ -18,7 +18,7 @@ import numpy as np
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FederationError
 from fedtab.federation import keys
-from fedtab.federation.aggregation import party_distances, row_count_weights, similarity_weights, weighted_average
+from fedtab.federation.aggregation import party_distances, row_count_weights, server_step, similarity_weights, weighted_average
 from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_resume, ledger_dict, resume_start
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload
@@ -26,7 +26,8 @@ from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privac
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
-from fedtab.models.registry import check_model, create_model, resolved_options
+from fedtab.models import conditional
+from fedtab.models.registry import check_model, create_model, get_model_class, resolved_options
 from fedtab.schema import TableSchema
 from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
 from fedtab.transformers import protocol
@@ -99,6 +100,7 @@ def run_federation(
     party_dp = plan_party_dp(config, parties)
     if schema is None:
         schema = schema_round(transport, config=config, declaration=declaration)
+    check_target(config, schema)
     check_model(config.model, config.model_options, schema, seed=config.seed, private=config.private)
     if resume is None:
         plan, plan_rounds, start, privacy = _fresh_start(transport, config=config, schema=schema, progress=progress)
@@ -222,11 +224,23 @@ def fit_plan(
 
 
 def model_options(config: FedtabConfig) -> dict:
-    """The options every party and the sampler build the model with: the user's over the model's defaults.
+    """The options every party and the sampler build the model with: the user's (and the run's declared
+    target) over the model's defaults.
 
     Whether the build is private is not an option: it is ``config.private``, passed to the model.
     """
-    return resolved_options(config.model, config.model_options)
+    declared = {} if config.target is None else {"target": config.target}
+    return resolved_options(config.model, {**config.model_options, **declared})
+
+
+def check_target(config: FedtabConfig, schema: TableSchema) -> None:
+    """The declared target is a categorical column and the model uses one: checked before any statistic leaves."""
+    if config.target is None:
+        return
+    conditional.check_target(schema, config.target)
+    if "target" not in get_model_class(config.model).default_options():
+        raise ConfigError(f"Model {config.model!r} does not use a declared target (got target {config.target!r}); "
+                          "models that do: ctgan. Drop the target or pick such a model.")
 
 
 def train(
@@ -261,6 +275,7 @@ def train(
         if party_dp is not None:
             party_dp.check_round(round_index)
         payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
+                                                       **_local_work(config, transport.parties[p]),
                                                        **_restore_config(privacy, restore, p)}) for p in names}
         replies = transport.exchange(keys.TRAIN, payloads)
         answered = [p for p in names if p in replies]
@@ -275,7 +290,7 @@ def train(
         if len(answered) < len(names):
             missing = sorted(set(names) - set(answered))
             warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
-        weights = _aggregate(weights, replies, answered, start.party_weights, party_dp, round_index)
+        weights = _aggregate(weights, replies, answered, start.party_weights, party_dp, round_index, config.server_lr)
         record = _round_record(round_index, replies, answered)
         history.append(record)
         if on_round:
@@ -286,12 +301,12 @@ def train(
 
 
 def _aggregate(weights: Weights, replies: Mapping[str, Payload], answered: list[str], party_weights: Mapping[str, float],
-               party_dp: PartyDP | None, round_index: int) -> Weights:
-    """FedAvg with the run's party weights; under party-level DP, clipped equal-weight updates plus noise."""
+               party_dp: PartyDP | None, round_index: int, server_lr: float = 1.0) -> Weights:
+    """FedAvg with the run's party weights and server learning rate; under party-level DP, clipped equal-weight updates plus noise."""
     if party_dp is not None:
         return party_dp.aggregate(weights, {p: replies[p].arrays for p in answered}, round_index)
     share = np.array([party_weights[p] for p in answered])
-    return weighted_average([replies[p].arrays for p in answered], share)
+    return server_step(weights, weighted_average([replies[p].arrays for p in answered], share), server_lr)
 
 
 def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]], parties: int) -> list[dict[str, np.ndarray]]:
@@ -322,6 +337,13 @@ def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndar
     kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.schema if c.name in marginals[0]}
     distances = party_distances(marginals, kinds)
     return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
+
+
+def _local_work(config: FedtabConfig, rows: int) -> dict[str, float]:
+    """``local_steps`` as the epochs of this party's rows; the plugin keeps counting in epochs."""
+    if config.local_steps is None:
+        return {}
+    return {keys.RUN + ".local_epochs": config.local_steps * min(config.batch_size, max(rows, 1)) / max(rows, 1)}
 
 
 def _dp_config(privacy: PrivacyRun | None, party: str, round_index: int, config: FedtabConfig) -> dict:

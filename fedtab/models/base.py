@@ -211,8 +211,11 @@ def _mean_metrics(records: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _option_problem(name: str, value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot stand in for ``default`` (same kind; counts and sizes >= 1; rates >= 0)."""
-    if isinstance(default, bool):
+    """Why ``value`` cannot stand in for ``default`` (same kind; counts and sizes >= 1; rates >= 0; an unset
+    default takes a name, such as the declared target column)."""
+    if default is None:
+        ok, rule = value is None or (isinstance(value, str) and bool(value.strip())), "unset or a column name"
+    elif isinstance(default, bool):
         ok, rule = isinstance(value, bool), "true or false"
     elif isinstance(default, int):
         ok, rule = _is_int(value) and value >= 1, "an int >= 1"

@@ -4,20 +4,30 @@ Every party uses the same condition layout (from the plan), so the generator and
 inputs agree across parties even when a party lacks some categories. Training conditions are
 drawn by log-frequency of the global counts, restricted to the categories this party holds (a
 real row must match its condition); generation conditions follow the global frequencies.
+
+With a declared target, training conditions on the target column in ``TARGET_SHARE`` of the rows
+(the others on the remaining columns uniformly), and generation always conditions on the target
+drawn by its global frequencies: the synthetic table is then P(target) · G(features | target), so
+the feature–target relation is what the generator learnt under that condition.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fedtab.errors import ConfigError
+from fedtab.schema import ColumnKind, TableSchema
 from fedtab.transformers import TransformPlan
+
+TARGET_SHARE = 0.5
 
 
 class ConditionalSampler:
     """Draws condition vectors and the real rows that match them, vectorised over a batch."""
 
-    def __init__(self, plan: TransformPlan, data: np.ndarray | None = None) -> None:
+    def __init__(self, plan: TransformPlan, data: np.ndarray | None = None, *, target: str | None = None) -> None:
         spans = list(plan.discrete_spans)
+        self.target_index = target_span_index(plan, target)
         self.data_starts = np.array([s.start for s in spans], dtype=np.int64)
         self.dims = np.array([s.dim for s in spans], dtype=np.int64)
         self.cond_offsets = np.concatenate([[0], np.cumsum(self.dims)[:-1]]).astype(np.int64) if spans else np.zeros(0, np.int64)
@@ -35,6 +45,15 @@ class ConditionalSampler:
     def num_columns(self) -> int:
         return len(self.dims)
 
+    def _columns(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """The condition column of each row: uniform, or the target in ``TARGET_SHARE`` of rows."""
+        if self.target_index is None or self.num_columns == 1:
+            return rng.integers(self.num_columns, size=batch) if self.target_index is None else np.zeros(batch, np.int64)
+        others = np.delete(np.arange(self.num_columns), self.target_index)
+        columns = others[rng.integers(others.size, size=batch)]
+        columns[rng.random(batch) < TARGET_SHARE] = self.target_index
+        return columns
+
     def _index_rows(self, data: np.ndarray) -> None:
         for j in range(self.num_columns):
             start, dim = self.data_starts[j], self.dims[j]
@@ -48,7 +67,7 @@ class ConditionalSampler:
 
     def sample_train(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Condition vectors, their column masks, and indices of real rows that satisfy them."""
-        columns = rng.integers(self.num_columns, size=batch)
+        columns = self._columns(batch, rng)
         categories = np.zeros(batch, dtype=np.int64)
         rows = np.zeros(batch, dtype=np.int64)
         for j in np.unique(columns):
@@ -60,8 +79,11 @@ class ConditionalSampler:
         return self._one_hot(columns, categories), self._mask(columns), rows
 
     def sample_generation(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Conditions for generation: a column uniformly, then a category by its global frequency."""
-        columns = rng.integers(self.num_columns, size=batch)
+        """Conditions for generation: a column uniformly (the target, if declared), then a category by its global frequency."""
+        if self.target_index is None:
+            columns = rng.integers(self.num_columns, size=batch)
+        else:
+            columns = np.full(batch, self.target_index, dtype=np.int64)
         categories = np.zeros(batch, dtype=np.int64)
         for j in np.unique(columns):
             where = np.flatnonzero(columns == j)
@@ -100,3 +122,25 @@ def normalise(weights: np.ndarray) -> np.ndarray:
     if total <= 0:
         return np.full(weights.size, 1.0 / max(weights.size, 1))
     return weights / total
+
+
+def target_span_index(plan: TransformPlan, target: str | None) -> int | None:
+    """Which condition column is the declared target (checked against the plan's schema first)."""
+    if target is None:
+        return None
+    check_target(plan.schema, target)
+    return [span.column for span in plan.discrete_spans].index(target)
+
+
+def check_target(schema: TableSchema, target: str | None) -> None:
+    """A declared target must be a categorical or boolean column; checked before any statistic leaves."""
+    if target is None:
+        return
+    if target not in schema.names:
+        raise ConfigError(f"The target {target!r} is not a column of the table; its columns are {schema.names}. "
+                          "Pass one of them as --target (or FedtabConfig(target=...)), or drop it.")
+    kind = schema[target].kind
+    if kind not in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN):
+        raise ConfigError(f"The target {target!r} is a {kind.value} column; a declared target must be categorical "
+                          "or boolean (the model conditions on its categories). Declare it categorical with an "
+                          f"override ({target}=categorical) if its values are codes, or drop the target.")

@@ -110,6 +110,6 @@ def test_bad_party_flag_and_output(cli, good_csv):
 
 def test_evaluate_with_epsilon_is_refused_with_what_to_do(cli, tmp_path, good_csv):
     code, out = cli("synthesize", "--party", f"a={good_csv}", "--party", f"b={good_csv}", "--epsilon", "1",
-                    "--target", "city", "--out", str(tmp_path / "s.parquet"))
+                    "--evaluate", "--target", "city", "--out", str(tmp_path / "s.parquet"))
     assert code == 2
     assert "refused under differential privacy" in out and "fedtab evaluate" in out

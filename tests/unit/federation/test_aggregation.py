@@ -51,3 +51,16 @@ def test_party_distances_shape_and_order():
     d = party_distances(marginals, {"c": "categorical", "x": "numerical"})
     assert d.shape == (2, 2)
     assert d[0, 0] > 0.5 and d[0, 1] == pytest.approx(0.0)
+
+
+def test_server_step_by_hand():
+    from fedtab.federation.aggregation import server_step
+
+    previous = {"w": np.array([1.0, -2.0], dtype=np.float32), "bn.running_mean": np.array([0.0]), "bn.num_batches_tracked": np.array(4)}
+    mean = {"w": np.array([1.5, -1.0], dtype=np.float32), "bn.running_mean": np.array([0.4]), "bn.num_batches_tracked": np.array(6)}
+    out = server_step(previous, mean, 2.0)
+    np.testing.assert_allclose(out["w"], [2.0, 0.0])  # 1 + 2·0.5, −2 + 2·1
+    assert out["w"].dtype == np.float32
+    np.testing.assert_allclose(out["bn.running_mean"], [0.4])  # statistics keep the mean
+    assert int(out["bn.num_batches_tracked"]) == 6
+    assert server_step(previous, mean, 1.0) is mean

@@ -54,3 +54,28 @@ def test_generation_conditions_follow_global_frequencies(plan_and_data):
     colour = cond[mask[:, 0] == 1][:, : sampler.dims[0]].sum(axis=0)
     expected = np.asarray(plan.discrete_spans[0].counts, dtype=float)
     np.testing.assert_allclose(colour / colour.sum(), expected / expected.sum(), atol=0.02)
+
+
+def test_a_declared_target_takes_half_the_training_conditions_and_every_generation_condition(plan_and_data):
+    plan, data, frame = plan_and_data
+    sampler = ConditionalSampler(plan, data, target="size")
+    target = sampler.target_index
+    _, mask, _ = sampler.sample_train(4000, np.random.default_rng(5))
+    assert abs(mask[:, target].mean() - 0.5) < 0.03
+    assert mask[:, 1 - target].mean() > 0.45  # the other column keeps the rest
+    cond, mask = sampler.sample_generation(20_000, np.random.default_rng(6))
+    assert (mask[:, target] == 1).all()
+    offset, dim = sampler.cond_offsets[target], sampler.dims[target]
+    picked = cond[:, offset : offset + dim].sum(axis=0)
+    expected = np.asarray(plan.discrete_spans[target].counts, dtype=float)
+    np.testing.assert_allclose(picked / picked.sum(), expected / expected.sum(), atol=0.015)
+
+
+def test_a_target_that_is_not_a_categorical_column_is_refused(plan_and_data):
+    from fedtab.errors import ConfigError
+
+    plan, data, _ = plan_and_data
+    with pytest.raises(ConfigError, match="'income' is not a column of the table; its columns are"):
+        ConditionalSampler(plan, data, target="income")
+    with pytest.raises(ConfigError, match="'weight' is a numerical column; a declared target must be categorical"):
+        ConditionalSampler(plan, target="weight")
