@@ -106,8 +106,9 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
             "strongest of the evaluator's attacks (0.5 = no better than chance).\n\n" + "\n".join(lines) + "\n")
     results = HERE / "RESULTS.md"
     previous = results.read_text() if results.exists() else ""
-    previous = previous.split(f"\n{MARKER}")[0]
-    results.write_text(previous.rstrip() + "\n" + text)
+    before, _, rest = previous.partition(f"\n{MARKER}")
+    after = rest[rest.index("\n## "):] if "\n## " in rest else ""
+    results.write_text(before.rstrip() + "\n" + text + after)
     print(text)
 
 

@@ -70,7 +70,7 @@ def synthesize(
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write.", show_default="as many as the parties hold")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed: same seed, same rows.", show_default=_default("seed"))] = None,
     epsilon: Annotated[Optional[float], typer.Option(help="Record-level DP budget per party (ε); omit for no DP.", show_default="no DP")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="DP δ per party.", show_default="below 1/n of the smallest party")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="DP δ per party.", show_default="min(1e-5, 0.1/n) of the largest party")] = None,
     encoder_share: Annotated[Optional[float], typer.Option("--encoder-share", help="Share of ε spent on encoder statistics.", show_default=_default("encoder_share"))] = None,
     party_epsilon: Annotated[Optional[float], typer.Option("--party-epsilon", help=PARTY_EPSILON_HELP)] = None,
     party_delta: Annotated[Optional[float], typer.Option("--party-delta", help="Party-level δ (far below 1/parties).", show_default="1e-5")] = None,

@@ -146,7 +146,9 @@ def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_relea
     """Noise for every party, before any statistic leaves it; refuses a plan that cannot meet the budget."""
     if config.epsilon is None:
         raise ConfigError("plan_privacy needs a budget: set epsilon (e.g. --epsilon 3).")
-    delta = config.delta if config.delta is not None else default_delta(min(parties.values()))
+    # The largest party's default is the smallest δ: an order of magnitude below 1/n at every party, and within
+    # every party's own default limit (PartyPolicy).
+    delta = config.delta if config.delta is not None else default_delta(max(parties.values()))
     budget = PrivacyBudget(config.epsilon, delta, config.encoder_share)
     plans = {
         name: plan_noise(

@@ -64,3 +64,22 @@ def test_a_plan_over_the_partys_budget_is_refused_with_both_figures(plan):
 def test_bad_policies_are_refused(kwargs, words):
     with pytest.raises(ConfigError, match=words):
         PartyPolicy(**kwargs)
+
+
+def test_the_default_delta_is_within_every_partys_default_limit():
+    """Unequal parties (Adult's Dirichlet split holds 318 to 16,678 rows): the server's default δ must pass the
+    largest party's own default check; a δ sized for the smallest party does not (the control)."""
+    from fedtab.config import FedtabConfig
+    from fedtab.federation.privacy_run import plan_privacy
+    from fedtab.privacy.planning import default_delta
+    from fedtab.privacy.policy import policy_for
+
+    parties = {"small": 318, "big": 16_678}
+    config = FedtabConfig(epsilon=1.0)
+    run = plan_privacy(config, parties, encoder_releases=3, partition_selections=0)
+    for name, rows in parties.items():
+        checked_plan(policy_for(config, name), run.plans[name], party=name, rows=rows)
+    loose = plan_privacy(config.replace(delta=default_delta(parties["small"])), parties, encoder_releases=3,
+                         partition_selections=0)
+    with pytest.raises(PrivacyBudgetError, match="δ"):
+        checked_plan(policy_for(config, "big"), loose.plans["big"], party="big", rows=parties["big"])
