@@ -26,8 +26,11 @@ $(VENV)/.torch: $(BIN)/python constraints.txt
 	     $(PIP) "$(TORCH_SPEC)"; }
 	touch $@
 
+# openmined.psi (vertical alignment) pins protobuf==6.30.2 exactly while Flower's grpcio-health-checking needs
+# >= 6.33.5; its PSI messages work on the newer protobuf (tests/test_psi*), so it goes in without its pin.
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
 	$(PIP_EDITABLE) -e ".[app]"
+	$(PIP) --no-deps "openmined.psi==2.0.6"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
