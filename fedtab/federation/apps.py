@@ -4,8 +4,10 @@ Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet'
 and its own privacy terms, which it enforces whatever the server asks: ``epsilon``, ``delta``,
 ``require-dp`` (true: refuse requests without a privacy plan), ``accountant``, ``eps-error`` and
 ``state-dir`` (where it keeps its privacy record of each run, so checkpoints cannot be replayed).
-The run config names the parties it expects (``parties='bank-a,bank-b'``: any other node is refused), the settings, where the server writes the trained model and, optionally, a
-checkpoint to resume from (``resume-from``). The schema comes from the schema round: each party
+The run config names the parties it expects (``parties='bank-a,bank-b'``: any other node is
+refused; else ``num-parties``), the settings, where the server writes the trained model and,
+optionally, a checkpoint to resume from (``resume-from``). Progress and a failure's one-line reason
+go to the ServerApp's stdout, which ``flwr run --stream`` shows the user. The schema comes from the schema round: each party
 infers its own and releases what reconciliation needs. An optional ``schema-path`` (fedtab schema
 or SDV metadata JSON) is a declaration sent to every party, not a schema shared by hand.
 """
