@@ -2,7 +2,8 @@
 
 ``init`` writes a test certificate authority, the SuperLink's certificate, one SuperNode key pair per
 party (ECDSA P-384 in OpenSSH format, what ``flwr supernode register`` and
-``--auth-supernode-private-key`` read) and a Flower CLI connection that trusts that CA. ``run`` wraps
+``--auth-supernode-private-key`` read) and a Flower CLI connection that trusts that CA. ``demo-data``
+splits the shipped demo federation into one table per party, to try it out. ``run`` wraps
 ``flwr run --stream`` so that a failed run exits non-zero with the server's last error (``flwr run``
 returns 0 after the ServerApp failed).
 """
