@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from flwr.app import Context, Message
@@ -23,18 +23,81 @@ NODE_WAIT_S = 120.0
 class FlowerTransport:
     """Sends one message per party over a Flower grid and maps node ids to party names."""
 
-    def __init__(self, grid: Grid, *, expected_parties: int, timeout: float, tap: Tap | None = None) -> None:
+    def __init__(self, grid: Grid, *, expected_parties: int | Sequence[str], timeout: float, tap: Tap | None = None) -> None:
         self._grid = grid
         self._timeout = timeout
         self._tap = tap
         if hasattr(grid, "pull_interval"):
             grid.pull_interval = 0.02
-        nodes = _wait_for_nodes(grid, expected_parties)
-        replies = self._send({node: Payload() for node in nodes}, keys.HELLO, {node: str(node) for node in nodes})
-        self._node_of = {str(r.config[keys.PARTY]): node for node, r in replies.items()}
-        self._rows = {str(r.config[keys.PARTY]): int(r.config[keys.ROWS]) for r in replies.values()}
-        if len(self._node_of) != len(nodes):
-            raise FederationError("Two parties reported the same name; give every party a unique name.")
+        self._expected = expected_parties if isinstance(expected_parties, int) else tuple(expected_parties)
+        self._node_of: dict[str, int] = {}
+        self._rows: dict[str, int] = {}
+        self._admit()
+
+    def _admit(self) -> None:
+        """Greet nodes as they connect until every expected party has one; unknown, extra or duplicate claims are refused."""
+        deadline = time.monotonic() + NODE_WAIT_S
+        while not self._complete():
+            online = set(self._grid.get_node_ids())
+            if isinstance(self._expected, int) and len(online) > self._expected:
+                raise FederationError(
+                    f"{len(online)} SuperNodes connected but the run expects {self._expected} parties; refusing the extra "
+                    "nodes. Stop the SuperNodes that are not parties of this run, or name the parties in the run config "
+                    "(parties='bank-a,bank-b')."
+                )
+            if self._ready_to_greet(online):
+                self.refresh(online)
+                continue
+            if time.monotonic() > deadline:
+                raise FederationError(self._missing_message())
+            time.sleep(0.05)
+
+    def _complete(self) -> bool:
+        if isinstance(self._expected, int):
+            return len(self._node_of) >= self._expected
+        return set(self._node_of) >= set(self._expected)
+
+    def _ready_to_greet(self, online: set[int]) -> bool:
+        new = online - set(self._node_of.values())
+        return bool(new) and (not isinstance(self._expected, int) or len(online) >= self._expected)
+
+    def refresh(self, online: set[int] | None = None) -> list[str]:
+        """Greet nodes not yet known and map their parties; returns the parties that (re)joined.
+
+        A SuperNode that restarts keeps its party name but may get a new node id (always without node
+        authentication): its party is then recognised and moved to the new node.
+        """
+        online = set(self._grid.get_node_ids()) if online is None else online
+        new = sorted(online - set(self._node_of.values()))
+        if not new:
+            return []
+        replies = self._send({node: Payload() for node in new}, keys.HELLO, {node: f"SuperNode {node}" for node in new})
+        claims = {node: (str(r.config[keys.PARTY]), int(r.config[keys.ROWS])) for node, r in replies.items()}
+        problems = []
+        for node, (name, rows) in claims.items():
+            holder = self._node_of.get(name)
+            if not isinstance(self._expected, int) and name not in self._expected:
+                problems.append(f"a SuperNode claims party '{name}', which this run does not expect")
+            elif holder is not None and holder != node and holder in online:
+                problems.append(f"two SuperNodes claim party '{name}'")
+            else:
+                self._node_of[name], self._rows[name] = node, rows
+        if problems:
+            expected = f"parties {', '.join(self._expected)}" if not isinstance(self._expected, int) else f"{self._expected} parties"
+            raise FederationError(
+                f"Refused: {'; '.join(problems)}. This run expects {expected}, one SuperNode each. Fix each SuperNode's "
+                "--node-config party='...' (or the run config's parties) and restart it."
+            )
+        return sorted(name for name, _ in claims.values())
+
+    def _missing_message(self) -> str:
+        if isinstance(self._expected, int):
+            return (f"Only {len(self._node_of)} of {self._expected} parties connected within {NODE_WAIT_S:.0f} s. "
+                    "Start every party's SuperNode (or check the simulation's resources) and rerun.")
+        missing = [name for name in self._expected if name not in self._node_of]
+        joined = ", ".join(sorted(self._node_of)) or "none"
+        return (f"Parties {', '.join(missing)} did not connect within {NODE_WAIT_S:.0f} s (connected: {joined}). "
+                "Start their SuperNodes (authenticated, with --node-config party='...') and rerun.")
 
     @property
     def parties(self) -> dict[str, int]:
@@ -63,19 +126,6 @@ class FlowerTransport:
             payload.raise_if_error(name, message_type)
             out[node] = payload
         return out
-
-
-def _wait_for_nodes(grid: Grid, expected: int) -> list[int]:
-    deadline = time.monotonic() + NODE_WAIT_S
-    while time.monotonic() < deadline:
-        nodes = sorted(grid.get_node_ids())
-        if len(nodes) >= expected:
-            return nodes
-        time.sleep(0.05)
-    raise FederationError(
-        f"Only {len(list(grid.get_node_ids()))} of {expected} parties connected within {NODE_WAIT_S:.0f} s. "
-        "Start every party's SuperNode (or check the simulation's resources) and rerun."
-    )
 
 
 def _last_line(reason: str) -> str:

@@ -53,7 +53,7 @@ def run_simulation(
 
     def main(grid: Grid, context: Context) -> None:
         try:
-            transport = FlowerTransport(grid, expected_parties=len(parties), timeout=config.round_timeout, tap=tap)
+            transport = FlowerTransport(grid, expected_parties=[p.name for p in parties], timeout=config.round_timeout, tap=tap)
             outcome["fit"] = run_federation(transport, config=config, schema=schema, declaration=declaration, progress=progress,
                                             after_training=after_training, resume=resume)
         except BaseException as error:  # re-raised in the caller's thread, with its type

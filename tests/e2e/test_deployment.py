@@ -1,91 +1,212 @@
-"""The same apps on Flower's deployment engine: a SuperLink and one SuperNode per party on loopback."""
+"""The README's deployment commands, run as written on loopback: TLS, SuperNode authentication, 3 parties by name.
+
+The commands are read from README.md's *Deployment engine* section; only ports (chosen free now),
+sizes and the model shrink, each by a named substitution that must apply. The same SuperLink then
+serves the bad inputs: nodes Flower refuses (no TLS, no key, an unregistered key) and nodes fedtab
+refuses (a party the run does not expect, two nodes claiming one party).
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
 
-from fedtab.connectors import load_party, reconcile
 from fedtab.model_state import ModelState
 from fedtab.sampler import sample_table
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SUPERLINK = "127.0.0.1:8000"
-CONFIG = """
-[run]
-rounds = 1
-local-epochs = 0.5
-batch-size = 100
-seed = 0
-bgm-max-rounds = 2
-[model]
-name = "ctgan"
-[model.options]
-embedding_dim = 16
-generator_dims = [32]
-discriminator_dims = [32]
-"""
+README = ROOT / "README.md"
+PARTIES = ("bank-a", "bank-b", "bank-c")
+SMALLER = {
+    "--rows 1500": "--rows 300",
+    "rounds = 5": "rounds = 1",
+    "local-epochs = 1\n": "local-epochs = 0.5\nbatch-size = 100\nbgm-max-rounds = 2\n",
+    "seed = 0\n": "seed = 0\n[model.options]\nembedding_dim = 16\ngenerator_dims = [32]\ndiscriminator_dims = [32]\n",
+}
+READY_S = 120.0
 
 
-def start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def deployment_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## Deployment engine\n"):text.index("\n## ", text.index("## Deployment engine\n") + 5)]
+
+
+def substituted(text: str, substitutions: dict[str, str]) -> str:
+    for old, new in substitutions.items():
+        assert old in text, f"the README's deployment section no longer has {old!r}; update the test's substitutions"
+        text = text.replace(old, new)
+    return text
+
+
+def readme_commands(ports: dict[str, str]) -> tuple[list[str], str]:
+    """The section's shell lines and its deploy.toml, with free ports and small sizes."""
+    section = substituted(deployment_section(), {**SMALLER, **ports})
+    (shell,) = re.findall(r"```shell\n(.*?)```", section, flags=re.S)
+    (toml,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    return [line.strip() for line in shell.splitlines() if line.strip()], toml
+
+
+def interpreter_bin(folder: Path) -> Path:
+    """Flower's and fedtab's console scripts bound to this interpreter (SuperNodes start flwr-clientapp by name)."""
+    folder.mkdir()
+    scripts = [e for e in distribution("flwr").entry_points if e.group == "console_scripts"]
+    scripts += [e for e in distribution("fedtab").entry_points if e.group == "console_scripts"]
+    for entry in scripts:
+        module, attr = entry.value.split(":")
+        path = folder / entry.name
+        path.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import {attr}\nsys.exit({attr}())\n")
+        path.chmod(0o755)
+    return folder
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"exited with {process.returncode} before listening:\n{log.read_text()[-3000:]}"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {port} after {READY_S:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
-@pytest.mark.skipif(shutil.which("flower-superlink", path=str(BIN)) is None, reason="Flower's CLI is not installed in this environment")
-def test_two_parties_on_superlink_and_supernodes(demo_frames, tmp_path):
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # SuperNodes start flower-superexec by name
-        "FLWR_HOME": str(tmp_path / "flwr"),
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
-    }
-    (tmp_path / "flwr").mkdir()
-    (tmp_path / "flwr" / "config.toml").write_text(f'[superlink.loopback]\naddress = "{SUPERLINK}"\ninsecure = true\n')
-    paths = {}
-    for name in ("clinic_north", "clinic_south"):
-        paths[name] = tmp_path / f"{name}.parquet"
-        demo_frames[name].iloc[:300].to_parquet(paths[name], index=False)
-    schema = reconcile([load_party(n, p) for n, p in paths.items()])
-    (tmp_path / "fedtab.toml").write_text(CONFIG)
-    model_out = tmp_path / "model.fedtab"
+class Stack:
+    """The README's processes and environment, so later tests reuse its SuperLink."""
 
-    processes = [start([str(BIN / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation"], tmp_path / "superlink.log", env)]
-    try:
-        time.sleep(4)
-        for port, (name, path) in zip((19094, 19095), paths.items()):
-            node_config = f"data-path='{path}' party='{name}'"
-            processes.append(start([str(BIN / "flower-supernode"), "--insecure", "--superlink", SUPERLINK, "--port", str(port),
-                                    "--node-config", node_config], tmp_path / f"{name}.log", env))
-        run_config = f"config-path='{tmp_path / 'fedtab.toml'}' num-parties=2 model-out='{model_out}'"
-        run = subprocess.run([str(BIN / "flwr"), "run", str(ROOT), "loopback", "--run-config", run_config, "--stream"],
-                             env=env, capture_output=True, text=True, timeout=400)
-        deadline = time.monotonic() + 120
-        while not model_out.exists() and time.monotonic() < deadline:
-            time.sleep(1)
-        logs = "\n".join(p.read_text()[-2000:] for p in tmp_path.glob("*.log"))
-        assert model_out.exists(), run.stdout[-3000:] + run.stderr[-3000:] + logs
-    finally:
-        for process in reversed(processes):
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.superlink = f"127.0.0.1:{free_port()}"
+        self.env = {**os.environ, "PATH": f"{interpreter_bin(folder / 'bin')}{os.pathsep}{os.environ['PATH']}",
+                    "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "FEDTAB_DEBUG": ""}
+        self.processes: list[subprocess.Popen] = []
+        self.outputs: list[subprocess.CompletedProcess] = []
+
+    def start(self, line: str, log_name: str, *, ready: bool = True) -> subprocess.Popen:
+        log = self.folder / f"{log_name}.log"
+        args = shlex.split(line.rstrip("&").replace("$PWD", str(self.folder)))
+        process = subprocess.Popen(args, cwd=self.folder, env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes.append(process)
+        if ready and "--port" in args:
+            wait_for_port(int(args[args.index("--port") + 1]), process, log)
+        return process
+
+    def call(self, line: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+        args = shlex.split(line.replace("$PWD", str(self.folder)))
+        done = subprocess.run(args, cwd=self.folder, env=self.env, capture_output=True, text=True, timeout=timeout)
+        self.outputs.append(done)
+        return done
+
+    def run_readme(self) -> None:
+        ports = {"127.0.0.1:9093": self.superlink, "--port 9093": f"--port {self.superlink.rsplit(':', 1)[1]}",
+                 **{f"--port {9101 + i}": f"--port {free_port()}" for i in range(len(PARTIES))}}
+        lines, toml = readme_commands(ports)
+        (self.folder / "deploy.toml").write_text(toml)
+        for index, line in enumerate(lines):
+            assert "$" not in line.replace("$PWD", ""), f"the test expands only $PWD: {line}"
+            if line.startswith("export "):
+                key, value = line.removeprefix("export ").split("=", 1)
+                self.env[key] = value.replace("$PWD", str(self.folder))
+            elif line.endswith("&"):
+                self.start(line, f"background-{index}")
+            else:
+                done = self.call(line)
+                assert done.returncode == 0, f"{line}\nexit {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}{self.logs()}"
+
+    def logs(self) -> str:
+        return "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.folder.glob("*.log")))
+
+    def close(self) -> None:
+        for process in reversed(self.processes):  # SuperNodes first, then the SuperLink
             stop(process)
-    state = ModelState.load(model_out)
-    assert state.parties == {"clinic_north": 300, "clinic_south": 300}
-    assert list(sample_table(state, 20, seed=0).columns) == schema.names
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    deployment = Stack(tmp_path_factory.mktemp("deployment"))
+    try:
+        started = time.monotonic()
+        deployment.run_readme()
+        print(f"\nREADME deployment: {time.monotonic() - started:.1f} s wall; {deployment.outputs[-1].stdout.splitlines()[-1]}; "
+              f"load {os.getloadavg()[0]:.1f}")
+        yield deployment
+    finally:
+        deployment.close()
+
+
+def test_the_readme_deployment_trains_a_model(stack: Stack) -> None:
+    out = stack.outputs[-1].stdout
+    assert "fedtab: parties bank-a (300 rows), bank-b (300 rows), bank-c (300 rows)" in out, out[-4000:]
+    assert "fedtab: encoder statistics round 1" in out and "fedtab: training round 1/1" in out, out[-4000:]
+    state = ModelState.load(stack.folder / "model.fedtab")
+    assert state.parties == {name: 300 for name in PARTIES}
+    assert len(sample_table(state, 20, seed=0)) == 20
+    listed = stack.call("flwr ls fedtab --format json")
+    runs = json.loads(listed.stdout)["runs"]
+    assert runs[-1]["status"] == "finished:completed" and runs[-1]["network-traffic"]["total-bytes"] > 0
+
+
+def test_flower_refuses_nodes_without_tls_or_a_registered_key(stack: Stack) -> None:
+    assert stack.call("fedtab deploy init rogue --parties mallory").returncode == 0
+    base = (f"flower-supernode --superlink {stack.superlink} --node-config \"party='bank-a' data-path='$PWD/tables/bank-a.parquet'\" "
+            "--max-retries 0 --port {port}")
+    tls = " --root-certificates creds/ca.crt"
+    cases = {
+        "no TLS": (base + " --insecure", "Server disconnected without sending a response"),
+        "no key": (base + tls, "SuperNode authentication is enabled. All SuperNodes must be registered"),
+        "unregistered key": (base + tls + " --auth-supernode-private-key rogue/mallory.key", "Failed to activate SuperNode"),
+    }
+    started = {case: stack.start(line.format(port=free_port()), f"refused-{i}", ready=False)
+               for i, (case, (line, _)) in enumerate(cases.items())}
+    for i, (case, (_, words)) in enumerate(cases.items()):
+        code = started[case].wait(timeout=READY_S)
+        log = (stack.folder / f"refused-{i}.log").read_text()
+        assert code != 0 and "Exit Code: 305" in log and words in log, f"{case}: exit {code}\n{log[-3000:]}"
+
+
+def test_fedtab_refuses_unknown_and_duplicate_parties(stack: Stack) -> None:
+    """bank-c is not in this run's parties; a second registered node claims bank-a. Both named, run failed."""
+    assert stack.call("fedtab deploy init impostor --parties bank-a").returncode == 0
+    assert stack.call("flwr supernode register impostor/bank-a.pub fedtab").returncode == 0
+    stack.start(f"flower-supernode --superlink {stack.superlink} --root-certificates creds/ca.crt "
+                f"--auth-supernode-private-key impostor/bank-a.key --port {free_port()} "
+                "--node-config \"party='bank-a' data-path='$PWD/tables/bank-b.parquet'\"", "impostor")
+    deadline = time.monotonic() + READY_S
+    while sum(n["status"] == "online" for n in json.loads(stack.call("flwr supernode ls fedtab --format json").stdout)["nodes"]) < 4:
+        assert time.monotonic() < deadline, stack.logs()
+        time.sleep(1)
+    done = stack.call(f"fedtab deploy run fedtab --run-config \"parties='bank-a,bank-b' config-path='{stack.folder / 'deploy.toml'}' "
+                      f"model-out='{stack.folder / 'refused.fedtab'}'\"")
+    assert done.returncode != 0, done.stdout[-3000:]
+    assert "a SuperNode claims party 'bank-c', which this run does not expect" in done.stderr, done.stdout[-3000:] + done.stderr
+    assert "two SuperNodes claim party 'bank-a'" in done.stderr, done.stderr
+    assert not (stack.folder / "refused.fedtab").exists()
