@@ -25,9 +25,10 @@ Messages (``keys.ALIGN_*``), in order:
 
 What each role learns. The server: row counts, key type classes, |I| (the tag count), and opaque
 bytes (blinded points, sealed secrets, HMAC tags); the padding keeps every request the leader's row
-count long, so the server does not learn how the intersection narrows. A member: the leader's row
-count and, from the tags, which of its own keys are in I — nothing about keys outside I. The leader:
-besides I, **the prefix intersections**: which of its keys the first member holds, which the first
+count long, so the server does not learn how the intersection narrows (if it runs empty, the error
+says after which member). A member: the leader's row count and, from the tags, which of its own
+keys are in I — nothing about keys outside I. The leader: the members' row counts (a Bloom filter's
+size) and, besides I, **the prefix intersections**: which of its keys the first member holds, which the first
 two hold, and so on (with three parties, the leader learns which of its people the first member
 has). That is the price of building an n-party intersection from two-party PSI without giving the
 server the Venn counts; name as leader the party that may learn it. Honest-but-curious server: a
@@ -336,10 +337,10 @@ def column_kind(table: pd.DataFrame, column: str, party: str) -> str:
         raise SchemaError(f"Key column {column!r} is missing at party {party!r} (it has columns "
                           f"{private(list(map(str, table.columns)))}). Add it, or declare the key column it has.")
     series = table[column]
-    missing = int(series.isna().sum())
+    missing = int(series.isna().sum()) + int(series.map(lambda v: isinstance(v, str) and not v.strip()).sum())
     if missing:
-        raise PartyError(f"Key column {column!r} of party {party!r} has missing values in {private(missing)} rows; "
-                         "a row without a key cannot be aligned. Drop or fill those rows.")
+        raise PartyError(f"Key column {column!r} of party {party!r} has missing (or blank) values in {private(missing)} "
+                         "rows; a row without a key cannot be aligned. Drop or fill those rows.")
     return _kind(series, column, party)
 
 
@@ -422,6 +423,9 @@ class LocalAlignment:
         self.key_columns = {p: tuple((declared or {}).get(p, key_columns)) for p in self.tables}
         self.states: dict[str, State] = {p: {} for p in self.tables}
         self.timings: dict[str, float] = {}
+        """Seconds per message type, summed over parties (they run one after another here)."""
+        self.critical_path_s = 0.0
+        """Seconds had the parties of each exchange worked at once, as on their own machines."""
         self._tap = tap
 
     @property
@@ -430,6 +434,7 @@ class LocalAlignment:
 
     def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
         replies: dict[str, Payload] = {}
+        slowest = 0.0
         for name, payload in payloads.items():
             if self._tap:
                 self._tap("sent", name, message_type, payload)
@@ -439,11 +444,14 @@ class LocalAlignment:
                                                             self.key_columns[name], name, self.states[name])
             except Exception as error:  # noqa: BLE001 - as a party worker does: a redacted reply
                 reply = error_reply(name, message_type, error)
-            self.timings[message_type] = self.timings.get(message_type, 0.0) + time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.timings[message_type] = self.timings.get(message_type, 0.0) + took
+            slowest = max(slowest, took)
             if self._tap:
                 self._tap("reply", name, message_type, reply)
             reply.raise_if_error(name, message_type)
             replies[name] = reply
+        self.critical_path_s += slowest
         return replies
 
     def aligned(self, party: str) -> pd.DataFrame:
