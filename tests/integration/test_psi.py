@@ -307,3 +307,21 @@ def test_canonical_keys_unify_forms_of_one_key() -> None:
     assert canonical_keys(two, ("a", "b"), "p") == ['["x","1"]', '["x","2"]']
     with pytest.raises(PartyError, match="missing \\(or blank\\)"):
         canonical_keys(pd.DataFrame({"k": ["a", " "]}), ("k",), "p")
+
+
+def test_a_tag_a_member_cannot_match_fails_the_run_instead_of_misaligning() -> None:
+    """What a PSI false positive looks like to a member (a shared key it lacks): the run stops."""
+    tables = _split(11)
+
+    class Corrupting(LocalAlignment):
+        def exchange(self, message_type, payloads):
+            if message_type == keys.ALIGN_ORDER:
+                payloads = {p: Payload(arrays={**m.arrays, keys.ALIGN_TAGS: np.concatenate(
+                    [m.arrays[keys.ALIGN_TAGS], np.full((1, psi.KEY_BYTES), 7, dtype=np.uint8)])}, config=m.config)
+                    for p, m in payloads.items()}
+            return super().exchange(message_type, payloads)
+
+    transport = Corrupting(tables, KEY)
+    with pytest.raises(FederationError, match=r"Party 'insurer' holds no key for 1 of the \d+ shared keys"):
+        align_parties(transport, KEY, min_rows=1, seed=0)
+    assert "align.rows" not in transport.states["insurer"]
