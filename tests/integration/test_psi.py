@@ -249,7 +249,7 @@ def test_tampered_sealed_secret_is_refused() -> None:
                                                            config=payloads["insurer"].config)}
             return super().exchange(message_type, payloads)
 
-    with pytest.raises(FederationError, match="could not open the group secret"):
+    with pytest.raises(FederationError, match="Party .insurer. could not open the group sent to it as from .bank."):
         align_parties(Tampering(tables, KEY), KEY, min_rows=1, seed=0)
 
 
@@ -325,3 +325,25 @@ def test_a_tag_a_member_cannot_match_fails_the_run_instead_of_misaligning() -> N
     with pytest.raises(FederationError, match=r"Party 'insurer' holds no key for 1 of the \d+ shared keys"):
         align_parties(transport, KEY, min_rows=1, seed=0)
     assert "align.rows" not in transport.states["insurer"]
+
+
+def test_a_relay_cannot_query_a_member_with_its_own_guesses() -> None:
+    """A PSI server answers any request: unprotected, a relay that sends its own blinded guesses learns
+    which guesses a member holds (the control). Sealed between leader and member, the member refuses."""
+    tables = _split(12)
+    member_keys = list(tables["insurer"]["person_id"])
+    guesses = [member_keys[0], member_keys[1], "person-999999"]
+    setup, server_key = psi.psi_setup(member_keys, client_keys=len(guesses))
+    request, relay_key = psi.psi_request(guesses)
+    found = psi.psi_intersection(relay_key, setup, psi.psi_response(server_key, request))
+    assert list(found) == [0, 1]
+
+    class Guessing(LocalAlignment):
+        def exchange(self, message_type, payloads):
+            if message_type == keys.ALIGN_ANSWER:
+                payloads = {p: Payload(arrays={keys.ALIGN_REQUEST: psi.to_array(psi.psi_request(guesses)[0])},
+                                       config=m.config) for p, m in payloads.items()}
+            return super().exchange(message_type, payloads)
+
+    with pytest.raises(FederationError, match="Party 'insurer' could not open the request sent to it as from 'bank'"):
+        align_parties(Guessing(tables, KEY), KEY, min_rows=1, seed=0)
