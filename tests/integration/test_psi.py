@@ -347,3 +347,25 @@ def test_a_relay_cannot_query_a_member_with_its_own_guesses() -> None:
 
     with pytest.raises(FederationError, match="Party 'insurer' could not open the request sent to it as from 'bank'"):
         align_parties(Guessing(tables, KEY), KEY, min_rows=1, seed=0)
+
+
+def test_the_protocol_survives_flowers_records_both_ways() -> None:
+    """Every payload goes through Flower's RecordDict, and every party's state through the ArrayRecord a
+    ClientApp keeps it in (as both engines do): same result."""
+    from flwr.app.metadata import validate_message_type
+
+    from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record
+
+    assert all(validate_message_type(m) for m in ALIGN_MESSAGES)
+
+    class ThroughRecords(LocalAlignment):
+        def exchange(self, message_type, payloads):
+            sent = {p: from_record(to_record(m)) for p, m in payloads.items()}
+            replies = {p: from_record(to_record(r)) for p, r in super().exchange(message_type, sent).items()}
+            self.states = {p: from_state_record(to_state_record(s)) for p, s in self.states.items()}
+            return replies
+
+    tables = _split(13)
+    transport = ThroughRecords(tables, KEY)
+    assert align_parties(transport, KEY, min_rows=1, seed=3) == len(_expected(tables))
+    assert _ids_in_order(tables, transport, "bank") == _ids_in_order(tables, transport, "registry")
