@@ -67,6 +67,8 @@ def test_intersection_is_exact_and_every_party_has_the_same_order(ids: str) -> N
         # the value columns were made from the same person index: aligned rows describe the same person
         np.testing.assert_allclose(rows[f"value_{k}"] / (k + 1), transport.aligned("bank")["value_0"])
     assert len({shared_secret(transport.states[p]) for p in tables}) == 1
+    # no scalar, private key or peer key outlives the protocol
+    assert all(set(transport.states[p]) == {"align.rows", "align.fingerprint", "align.shared"} for p in tables)
 
 
 def test_order_is_stable_for_a_seed_and_changes_with_it() -> None:
