@@ -209,6 +209,7 @@ def _downloads(page: Any, shots: Path, folder: Path, take: Any) -> dict[str, Pat
     buttons.first.scroll_into_view_if_needed()
     take(page, shots / f"{STEPS[6]}.png")
     for label, name in DOWNLOADS.items():
+        _settle(page)
         with page.expect_download() as download:
             buttons.get_by_role("button", name=f"Download {label}", exact=True).click()
         files[name] = folder / name

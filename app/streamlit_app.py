@@ -241,7 +241,7 @@ def results() -> None:
     cols = st.columns(len(files))
     for col, (name, data) in zip(cols, files.items()):
         col.download_button(f"Download {name.split('.')[-1].upper() if name.startswith('synthetic') else name}",
-                            data, name, key=f"download_{name}")
+                            data, name, key=f"download_{name}", on_click="ignore")  # no rerun: the page stays as it is
 
 
 def _key(sources: dict[str, Path]) -> tuple[tuple[str, str], ...]:
