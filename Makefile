@@ -44,11 +44,13 @@ dev: $(VENV)/.dev
 demo: $(VENV)/.installed
 	$(BIN)/fedtab synthesize --demo
 
-# The report screenshot test drives Debian's chromium; as root (CI) it is installed when missing.
+# The report screenshot test and the app's browser test (Playwright's Python package, no `playwright install`)
+# drive Debian's chromium; as root (CI) it is installed when missing. Without it both skip, and under CI=true the
+# app's browser test fails.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
 	|| { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	|| echo "fedtab: chromium is not installed (apt-get install -y chromium); the report screenshot test will be skipped"
+	|| echo "fedtab: chromium is not installed (apt-get install -y chromium); the browser tests will skip (and fail under CI=true)"
 
 test: $(VENV)/.dev browser
 	$(BIN)/ruff check --select F,E9 fedtab connectors transformers evaluators app tests benchmarks

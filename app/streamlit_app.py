@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,8 @@ from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
 from fedtab.errors import FedtabError
 from fedtab.evaluation_run import EvaluationRequest
+from fedtab.evaluators import evaluate
+from fedtab.evaluators.files import read_table
 from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.progress import metrics_text
 from fedtab.schema import ColumnKind
@@ -32,6 +35,21 @@ UPLOAD = "Upload one table per party"
 KINDS = [kind.value for kind in ColumnKind]
 RESULT_KEYS = ("synthetic", "state", "model", "files", "report", "result_for")
 NO_TARGET = "(no utility score)"
+REPORT_HEIGHT = 1500
+DP_REFUSAL = (
+    "Federated evaluation is off under differential privacy: its scores are exact figures on the parties' rows that "
+    "no ε covers, and every party refuses to compute them. What is allowed: evaluate centrally on this machine after "
+    "the run (this app holds every party's file, as the examiner of `fedtab evaluate` would), against the parties' "
+    "rows and, for utility and membership risk, real rows the run never saw."
+)
+
+
+@dataclass(frozen=True)
+class CentralEvaluation:
+    """Under DP: score the written table on this machine, from the parties' files (``fedtab evaluate``'s way)."""
+
+    target: str | None
+    holdout: Path | None
 
 
 def session_folder() -> Path:
@@ -141,7 +159,20 @@ def schema_editor(inferred: pd.DataFrame) -> dict[str, str]:
     return changed
 
 
-def evaluation_request(columns: list[str]) -> EvaluationRequest | None:
+def evaluation_request(columns: list[str], config: FedtabConfig) -> EvaluationRequest | CentralEvaluation | None:
+    """Federated evaluation without DP; under DP the refusal said where it is offered, and the central way instead."""
+    if config.private or config.party_epsilon is not None:
+        st.info(DP_REFUSAL)
+        if not st.checkbox("Evaluate centrally on this machine after the run", key="evaluate_central"):
+            return None
+        target = st.selectbox("Column to predict (utility)", [NO_TARGET, *columns], key="target")
+        holdout = st.file_uploader("Held-out real rows the run never saw (optional: utility and membership risk)",
+                                   type=["csv", "parquet", "gz"], key="holdout")
+        path = None
+        if holdout is not None:
+            path = session_folder() / f"holdout-{holdout.name}"
+            path.write_bytes(holdout.getvalue())
+        return CentralEvaluation(target=None if target == NO_TARGET else target, holdout=path)
     if not st.checkbox("Evaluate the result (each party holds out 20 % of its rows and scores the table on them)",
                        key="evaluate"):
         return None
@@ -149,7 +180,15 @@ def evaluation_request(columns: list[str]) -> EvaluationRequest | None:
     return EvaluationRequest(target=None if target == NO_TARGET else target)
 
 
-def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: EvaluationRequest | None,
+def central_report(sources: dict[str, Path], synthetic: Path, synthesizer: FederatedSynthesizer, request: CentralEvaluation):  # noqa: ANN201
+    """``fedtab evaluate`` on the files this app holds: the parties' rows, the written table, the optional holdout."""
+    real = pd.concat([read_table(path, name) for name, path in sorted(sources.items())], ignore_index=True)
+    holdout = read_table(request.holdout, "holdout") if request.holdout is not None else None
+    return evaluate(real, read_table(synthetic, "synthetic"), holdout=holdout, target=request.target,
+                    schema=synthesizer.state_.plan.schema, seed=synthesizer.state_.config.seed)
+
+
+def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: EvaluationRequest | CentralEvaluation | None,
         metadata: str | None) -> None:
     bar = st.progress(0.0, text="Starting the federation…")
     context = _script_context()
@@ -162,14 +201,19 @@ def run(sources: dict[str, Path], config: FedtabConfig, engine: str, request: Ev
             bar.progress(done / total, text=f"Training round {done}/{total}  {metrics_text(record, ', ')}")
 
     declared = read_schema(metadata) if metadata else None
-    synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress, evaluate=request, metadata=declared)
+    federated = request if isinstance(request, EvaluationRequest) else None
+    synthesizer = FederatedSynthesizer(config, engine=engine).fit(sources, progress=progress, evaluate=federated, metadata=declared)
     folder = Path(tempfile.mkdtemp(prefix="result-", dir=session_folder()))
     files = {name: synthesizer.write(folder / name).read_bytes() for name in ("synthetic.csv", "synthetic.parquet")}
     files["model.fedtab"] = synthesizer.save(folder / "model.fedtab").read_bytes()
-    if synthesizer.report_ is not None:
-        files["report.html"] = synthesizer.report_.to_html(folder / "report.html").read_bytes()
+    report = synthesizer.report_
+    if isinstance(request, CentralEvaluation):
+        bar.progress(1.0, text="Evaluating centrally on this machine…")
+        report = central_report(sources, folder / "synthetic.csv", synthesizer, request)
+    if report is not None:
+        files["report.html"] = report.to_html(folder / "report.html").read_bytes()
     st.session_state.update(synthetic=synthesizer.sample(), state=synthesizer.state_, model=files["model.fedtab"],
-                            files=files, report=synthesizer.report_, result_for=_key(sources))
+                            files=files, report=report, result_for=_key(sources))
 
 
 def results() -> None:
@@ -186,16 +230,18 @@ def results() -> None:
         st.info(note)
     for warning in state.warnings:
         st.warning(warning)
+    files = st.session_state["files"]
     report = st.session_state.get("report")
     if report is not None:
         st.subheader("Evaluation")
         st.table(pd.DataFrame([{"area": v.area, "verdict": v.headline, "why": v.explanation} for v in report.verdicts]))
+        st.caption("The report itself (also under Downloads): verdicts, key figures and every plot.")
+        st.iframe(files["report.html"].decode(), height=REPORT_HEIGHT)
     st.dataframe(synthetic.head(50))
-    files = st.session_state["files"]
     cols = st.columns(len(files))
     for col, (name, data) in zip(cols, files.items()):
         col.download_button(f"Download {name.split('.')[-1].upper() if name.startswith('synthetic') else name}",
-                            data, name, key=f"download_{name}")
+                            data, name, key=f"download_{name}", on_click="ignore")  # no rerun: the page stays as it is
 
 
 def _key(sources: dict[str, Path]) -> tuple[tuple[str, str], ...]:
@@ -235,7 +281,7 @@ def main() -> None:
         metadata = metadata_file()
         inferred = schema_table(_key(sources), metadata)
         kinds = schema_editor(inferred)
-        request = evaluation_request(inferred["column"].tolist())
+        request = evaluation_request(inferred["column"].tolist(), config)
         if st.button("Run the federation", type="primary", key="run"):
             run(sources, config.replace(columns=kinds or None), engine, request, metadata)
     except FedtabError as error:

@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fedtab.errors import FedtabError
 
@@ -40,7 +41,9 @@ def _register_commands() -> None:
 
 
 def one_line(error: BaseException) -> str:
-    return re.sub(r"\s*\n\s*-?\s*", "; ", str(error)).strip()
+    """A multi-line message (a heading and a list of problems) as one line: 'heading: a; b'."""
+    text = re.sub(r":\s*\n\s*-?\s*", ": ", str(error))
+    return re.sub(r"\s*\n\s*-?\s*", "; ", text).strip()
 
 
 def run() -> None:
@@ -49,7 +52,7 @@ def run() -> None:
     try:
         app(standalone_mode=False)
     except FedtabError as error:
-        _err.print(f"[bold red]error:[/] {one_line(error)}", highlight=False, soft_wrap=True)
+        _err.print(f"[bold red]error:[/] {escape(one_line(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         _err.print("[bold red]interrupted[/]")
@@ -64,7 +67,7 @@ def run() -> None:
             sys.exit(error.exit_code)
         if os.environ.get("FEDTAB_DEBUG"):
             raise
-        _err.print(f"[bold red]internal error:[/] {type(error).__name__}: {one_line(error)} (rerun with FEDTAB_DEBUG=1 for the traceback)")
+        _err.print(f"[bold red]internal error:[/] {type(error).__name__}: {escape(one_line(error))} (rerun with FEDTAB_DEBUG=1 for the traceback)")
         sys.exit(70)
 
 

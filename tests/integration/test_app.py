@@ -114,3 +114,22 @@ def test_sdv_metadata_marking_personal_data_is_announced_loudly():
     at.file_uploader(key="metadata").set_value(("adult.json", metadata, "application/json")).run()
     assert not at.exception
     assert any("Personal data, not modelled" in w.value and "fnlwgt" in w.value for w in at.warning)
+
+
+def test_under_dp_federated_evaluation_is_refused_and_the_central_way_is_offered():
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    upload_parties(at)
+    at.checkbox(key="evaluate").check().run()
+    small_run(at)
+    at.checkbox(key="dp").check().run()
+    assert "evaluate" not in [c.key for c in at.checkbox]  # the federated way is gone
+    assert any("Federated evaluation is off under differential privacy" in i.value for i in at.info)
+    at.checkbox(key="evaluate_central").check().run()
+    at.selectbox(key="target").select("income")
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    report = at.session_state["report"]
+    assert report.mode == "central" and report.target == "income" and report.ledger is None
+    assert at.session_state["state"].ledger  # the run itself was private
+    assert b"Synthetic data evaluation" in at.session_state["files"]["report.html"]
+    assert {"fidelity", "utility", "privacy"} <= set(at.table[0].value["area"])
