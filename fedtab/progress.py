@@ -20,7 +20,14 @@ def metrics_text(record: Mapping[str, float], sep: str = "  ") -> str:
     """A round's numbers, whatever the model reports (losses first): 'loss_d -0.412  loss_g +1.203'."""
     numbers = {k: v for k, v in reported_metrics(record).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     ordered = sorted(numbers, key=lambda k: (not k.startswith("loss"), k))[:SHOWN_METRICS]
-    return sep.join(f"{k} {float(numbers[k]):+.3f}" for k in ordered)
+    return sep.join(f"{k} {metric_value(k, numbers[k])}" for k in ordered)
+
+
+def metric_value(name: str, value: float) -> str:
+    """Losses keep their sign (a critic's loss is often negative); counts such as steps read as counts."""
+    if name.startswith("loss"):
+        return f"{float(value):+.3f}"
+    return f"{int(value):,}" if float(value).is_integer() else f"{float(value):.3f}"
 
 
 def progress_display(progress: ProgressCallback | bool | None, rounds: int) -> ContextManager[ProgressCallback | None]:

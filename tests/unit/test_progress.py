@@ -7,7 +7,11 @@ from fedtab.progress import metrics_text, progress_display
 
 def test_every_metric_a_round_carries_is_shown_and_counts_are_not() -> None:
     record = {"round": 3.0, "parties": 2.0, "loss_g": 1.25, "loss_d": -0.5, "mmd": 0.031}
-    assert metrics_text(record) == "loss_d -0.500  loss_g +1.250  mmd +0.031"
+    assert metrics_text(record) == "loss_d -0.500  loss_g +1.250  mmd 0.031"
+
+
+def test_a_count_a_model_reports_reads_as_a_count_without_a_sign() -> None:
+    assert metrics_text({"loss_d": -0.078, "loss_g": 0.721, "steps": 16.0}) == "loss_d -0.078  loss_g +0.721  steps 16"
 
 
 def test_progress_true_draws_a_bar_a_callable_is_itself_and_none_is_nothing(capsys) -> None:  # noqa: ANN001
