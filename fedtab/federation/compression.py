@@ -57,10 +57,16 @@ def decompress_update(global_weights: Mapping[str, np.ndarray], sent: Mapping[st
         if bits == 8:
             low, scale = _quantiser(sent, key)
             delta = low + scale * delta
-        if delta.shape != value.shape:
-            raise ValueError(f"'{key}' has shape {delta.shape}; the model's is {value.shape}")
-        out[key] = (value.astype(np.float64) + delta).astype(value.dtype)
+        out[key] = (value.astype(np.float64) + fitted(delta, value, key)).astype(value.dtype)
     return out
+
+
+def fitted(array: np.ndarray, like: np.ndarray, key: str) -> np.ndarray:
+    """``array`` in ``like``'s shape when both hold as many values (a saved scalar may come back as shape (1,))."""
+    array = np.asarray(array)
+    if array.size != np.size(like):
+        raise ValueError(f"'{key}' holds {array.size} values; the model's has {np.size(like)}")
+    return array.reshape(np.shape(like))
 
 
 def _quantiser(sent: Mapping[str, np.ndarray], key: str) -> tuple[float, float]:

@@ -318,8 +318,9 @@ def train(
             _stop(on_round, privacy, round_index, weights, history, warnings, str(refusal))
             raise
         failed = failures_of(replies, names)
-        if privacy is not None:
+        if privacy is not None:  # a party charged for a round it did not answer rejoins from the server's mirror
             _account_training(privacy, payloads, replies, round_index)
+            restore.update(failed)
         answered = [p for p in names if p in replies]
         restore.difference_update(answered)
         updates, rejected = screen.screen(weights, replies, answered)

@@ -53,9 +53,11 @@ class UpdateScreen:
         return {p: u for p, u in updates.items() if p not in rejected}, rejected
 
     def _problem(self, party: str, global_weights: Weights, update: Weights, reply: Payload) -> str | None:
-        shapes = [k for k, v in global_weights.items() if np.shape(update.get(k)) != np.shape(v)]
-        if shapes or set(update) != set(global_weights):
-            return f"its arrays do not match the model (shapes differ in {shapes[:3]}, keys {len(update)} vs {len(global_weights)})"
+        if set(update) != set(global_weights):
+            return f"its arrays do not match the model's ({len(update)} arrays; the model has {len(global_weights)})"
+        sizes = [k for k, v in global_weights.items() if np.size(update[k]) != np.size(v)]
+        if sizes:
+            return f"its arrays do not match the model's (sizes differ in {sizes[:3]})"
         bad = {k: int(np.size(v) - np.count_nonzero(np.isfinite(v))) for k, v in update.items() if _is_float(v)}
         bad = {k: n for k, n in bad.items() if n}
         if bad:
