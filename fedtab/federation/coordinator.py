@@ -149,7 +149,11 @@ def _fresh_start(
     counted: dict[str, float] = {}
     plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy,
                                             counted_rows=counted)
-    return plan, plan_rounds, training_start(config, plan, bounded_rows(config, parties, counted), marginals), privacy
+    rows = bounded_rows(config, parties, counted)
+    start = training_start(config, plan, rows, marginals)
+    bounded = [f"Party '{p}' declared {parties[p]} training rows, but its own encoder statistics counted {rows[p]}; "
+               f"FedAvg weighs it by {rows[p]}." for p in sorted(parties) if rows[p] < parties[p]]
+    return plan, plan_rounds, dataclasses.replace(start, warnings=(*start.warnings, *bounded)), privacy
 
 
 def bounded_rows(config: FedtabConfig, declared: Mapping[str, int], counted: Mapping[str, float]) -> dict[str, int]:
