@@ -33,8 +33,8 @@ def robust_aggregate(rule: str, updates: Sequence[Weights]) -> Weights:
     """A robust rule over the parties' weights, through Flower's own implementations.
 
     Each party counts once, whatever its rows: a party cannot buy influence by claiming rows. The
-    median and the trimmed mean work coordinate by coordinate; Krum keeps the one update closest to
-    its n − f − 2 nearest neighbours, with f = ⌊(n − 3) / 2⌋ (the most Krum tolerates; 0 below 5
+    median and the trimmed mean work coordinate by coordinate; Krum keeps the one party's update
+    closest to its n − f − 2 nearest neighbours, with f = ⌊(n − 3) / 2⌋ (the most Krum tolerates; 0 below 5
     parties, where it still drops the one farthest update). With 2 parties the median is the mean.
 
     Under record-level DP nothing changes in the accounting: each party's update is already its own
@@ -49,8 +49,11 @@ def robust_aggregate(rule: str, updates: Sequence[Weights]) -> Weights:
         merged = aggregate_median(results)
     elif rule == "trimmed-mean":
         merged = aggregate_trimmed_avg(results, TRIM_SHARE)
-    elif rule == "krum":
-        merged = aggregate_krum(results, num_malicious=max(0, (len(updates) - 3) // 2), to_keep=0)
+    elif rule == "krum":  # distances over the trained weights only (not BatchNorm's counters); the winner is kept whole
+        trained = [([np.asarray(u[k], dtype=np.float64) for k in names if np.issubdtype(u[k].dtype, np.floating)], 1)
+                   for u in updates]
+        chosen = aggregate_krum(trained, num_malicious=max(0, (len(updates) - 3) // 2), to_keep=0)
+        return dict(updates[next(i for i, (arrays, _) in enumerate(trained) if arrays is chosen)])
     else:
         raise ValueError(f"unknown robust rule {rule!r}; known: {ROBUST}")
     out: Weights = {}

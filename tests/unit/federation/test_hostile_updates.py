@@ -29,7 +29,9 @@ def test_robust_rules_against_one_outlier():
     assert weighted_average(updates, [1] * 5)["w"][0] > 1e5  # the mean follows the outlier
     np.testing.assert_allclose(robust_aggregate("median", updates)["w"], [1.1, 2.0])
     np.testing.assert_allclose(robust_aggregate("trimmed-mean", updates)["w"], [(1.0 + 1.1 + 1.2) / 3, (1.8 + 2.0 + 2.1) / 3])
-    np.testing.assert_allclose(robust_aggregate("krum", updates)["w"], [1.0, 2.0])  # closest to its n − f − 2 = 2 neighbours
+    krum = robust_aggregate("krum", updates)  # the party closest to its n − f − 2 = 2 nearest: (1.1, 2.1), counter and all
+    np.testing.assert_allclose(krum["w"], [1.1, 2.1])
+    assert krum["n"] == 7
     assert robust_aggregate("median", updates)["n"].dtype == np.int64 and robust_aggregate("median", updates)["n"] == 6
 
 
