@@ -110,3 +110,18 @@ def test_a_refusal_still_stops_the_run(federation, small_config, monkeypatch):
     config = small_config.replace(rounds=1, model_options=TINY_MODEL, bgm_max_rounds=2)
     with pytest.raises(PrivacyBudgetError, match=f"Party '{FAILING}'.*withdrawn consent"):
         run_federation(LocalTransport(staged), config=config, schema=schema)
+
+
+@pytest.mark.slow
+def test_simulation_engine_goes_on_without_a_crashed_party(federation, dp_config, tmp_path):
+    """The same fault in Flower's simulation engine: the crash comes back as an error reply, the run goes on."""
+    from fedtab.federation.simulation import run_simulation
+
+    staged, schema = federation
+    folder = tmp_path / "records"
+    fit = run_simulation(with_state(staged, folder), config=dp_config, schema=schema,
+                         progress=Obstruction(folder, FAILING, start=1, end=2))
+    assert [r["parties"] for r in fit.history] == [3.0, 2.0, 3.0]
+    assert any("Round 2" in w and FAILING in w and "IsADirectoryError" in w for w in fit.warnings), fit.warnings
+    assert fit.ledger["missing"] == {FAILING: [2]}
+    assert fit.history[-1]["bytes_received"] > 0
