@@ -367,7 +367,7 @@ def _aggregate(weights: Weights, updates: Mapping[str, Weights], party_weights: 
 
 def _round_note(round_index: int, failed: Mapping[str, str], rejected: Mapping[str, str], used: int, parties: int) -> str:
     """The round's warning: who failed and who was rejected, and why (empty when every party's update was used)."""
-    parts = [f"party '{p}' did not reply ({why})" for p, why in failed.items()]
+    parts = [f"parties {sorted(failed)} did not reply (" + "; ".join(f"'{p}': {why}" for p, why in failed.items()) + ")"] if failed else []
     parts += [f"party '{p}' was rejected: {why}" for p, why in sorted(rejected.items())]
     if not parts:
         return ""

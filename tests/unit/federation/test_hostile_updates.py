@@ -71,3 +71,18 @@ def test_min_parties_default_and_validation():
         FedtabConfig(update_bits=12)
     with pytest.raises(ConfigError, match="'min_parties' must be"):
         FedtabConfig(min_parties=0)
+
+
+def test_wire_summary_reads_the_history_and_keeps_losses_apart():
+    from fedtab.cli.synthesize import wire_summary
+    from fedtab.federation.coordinator import reported_metrics
+
+    history = [{"round": 1.0, "parties": 2.0, "loss_g": 0.5, "bytes_sent": 300.0, "bytes_received": 100.0, "bytes_sent.a": 150.0,
+                "bytes_sent.b": 150.0, "bytes_received.a": 60.0, "bytes_received.b": 40.0, "rejected.b": 1.0},
+               {"round": 2.0, "parties": 2.0, "loss_g": 0.4, "bytes_sent": 500.0, "bytes_received": 300.0, "bytes_sent.a": 250.0,
+                "bytes_sent.b": 250.0, "bytes_received.a": 140.0, "bytes_received.b": 160.0}]
+    wire = wire_summary(history, 8)
+    assert (wire["sent_per_round"], wire["received_per_round"], wire["update_bits"]) == (400.0, 200.0, 8)
+    assert wire["per_party"]["b"] == {"sent": 200.0, "received": 100.0}
+    assert reported_metrics(history[0]) == {"loss_g": 0.5}
+    assert wire_summary([{"round": 1.0}], 32) == {}
