@@ -20,7 +20,7 @@ import numpy as np
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FederationError, PrivacyBudgetError
 from fedtab.federation import keys
-from fedtab.federation.payload import Payload
+from fedtab.federation.payload import Payload, require_every
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.ledger import PrivacyLedger
@@ -144,10 +144,8 @@ def confirm_plans(transport: Any, privacy: PrivacyRun, *, resume: bool = False) 
         {keys.DP_RESTORE: json.dumps(privacy.accountants[p].state_dict())} if resume and p in privacy.accountants else {})})
         for p in names}
     replies = transport.exchange(keys.CONSENT, payloads)
-    missing = sorted(set(names) - set(replies))
-    if missing:
-        raise FederationError(f"Parties {missing} did not answer the privacy plan check; every party must accept its "
-                              "plan before any statistic is released. Check that they are running, then rerun.")
+    require_every(replies, names, "the privacy plan check",
+                  "every party must accept its plan before any statistic is released.")
 
 
 def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_releases: int, partition_selections: int) -> PrivacyRun:
