@@ -304,7 +304,9 @@ def train(
         **({keys.UPDATE_BITS: config.update_bits} if config.update_bits != 32 else {}),
     }
     history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
-    screen = UpdateScreen(dict(transport.parties), config.norm_tolerance, config.update_checks, config.update_bits)
+    # Under party-level DP every update is clipped to party_clip, which already bounds a long one: no length check there.
+    tolerance = None if party_dp is not None else config.norm_tolerance
+    screen = UpdateScreen(dict(transport.parties), tolerance, config.update_checks, config.update_bits)
     minimum = min_training_parties(config, len(names))
     for round_index in range(start.rounds_done, config.rounds):
         if party_dp is not None:
