@@ -82,7 +82,7 @@ class FlowerTransport:
                 continue
             out[node] = payload  # type: ignore[index]
         for node in payloads:
-            if node not in out and str(node) not in out.failures and refusal is None:
+            if node not in out and str(node) not in out.failures:
                 out.failures[str(node)] = f"no reply to {message_type} within {self._timeout:.0f} s (round_timeout)"
         if refusal is not None:
             refusal.replies = out  # type: ignore[attr-defined]
