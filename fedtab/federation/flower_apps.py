@@ -62,6 +62,7 @@ class FlowerTransport:
         replies = list(self._grid.send_and_receive(list(messages.values()), timeout=self._timeout))
         node_of_message = {m.metadata.message_id: node for node, m in messages.items()}
         refusal: FedtabError | None = None
+        refused: set[int] = set()
         for reply in replies:
             node = node_of_message.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             if reply.has_error():  # the ClientApp raised, or the SuperLink lost the node
@@ -79,10 +80,11 @@ class FlowerTransport:
                 payload.raise_if_error(name, message_type)
             except FedtabError as error:  # raised once every reply is in, so the server can account the others
                 refusal = refusal or error
+                refused.add(node)
                 continue
             out[node] = payload  # type: ignore[index]
         for node in payloads:
-            if node not in out and str(node) not in out.failures:
+            if node not in out and node not in refused and str(node) not in out.failures:
                 out.failures[str(node)] = f"no reply to {message_type} within {self._timeout:.0f} s (round_timeout)"
         if refusal is not None:
             refusal.replies = out  # type: ignore[attr-defined]
