@@ -13,7 +13,8 @@ from fedtab.connectors.public_domain import domain_problems
 from fedtab.errors import ConfigError
 from fedtab.schema import ColumnKind
 
-AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax")
+AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax", "median", "trimmed-mean", "krum")
+UPDATE_BITS = (32, 16, 8)
 ACCOUNTANTS = ("prv", "rdp")
 PARTY_CLIP = 0.5
 """Measured on the demo federation (CTGAN defaults, 30 rounds of 1 epoch): a party's update has L2
@@ -97,6 +98,17 @@ class FedtabConfig:
     inference at every party (CLI ``--column NAME=KIND``, TOML ``[columns.NAME] kind = "..."``)."""
     target: str | None = None
     """A column the synthetic table must keep predictable (categorical or boolean); the model conditions on it."""
+    min_parties: int | None = None
+    """Usable updates a training round needs to go on without the parties that failed or were rejected; None:
+    max(2, ⌈P/2⌉). Below it the run stops with a checkpoint to resume from. Schema, plan and encoder rounds
+    always need every party."""
+    update_checks: bool = True
+    """The server's checks on every update before aggregation: finite values, length (``norm_tolerance``), row
+    claims bounded by what the party declared. Off only to see what a hostile party does without them."""
+    norm_tolerance: float | None = 10.0
+    """Reject an update longer than this many times the median party's (with 3 or more parties); None: no length check."""
+    update_bits: int = 32
+    """Bits per value of the model updates on the wire: 32 (as they are), 16 (float16 deltas) or 8 (quantised deltas)."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -148,6 +160,11 @@ class FedtabConfig:
              "target", "None or the name of a categorical column")
         out.extend(self._party_policy_problems())
         out += _column_kind_problems(self.columns)
+        need(self.min_parties is None or (_is_int(self.min_parties) and self.min_parties >= 1), "min_parties", "None or an int >= 1")
+        need(isinstance(self.update_checks, bool), "update_checks", "true or false")
+        need(self.norm_tolerance is None or (_is_number(self.norm_tolerance) and self.norm_tolerance > 1), "norm_tolerance",
+             "None or a number > 1")
+        need(self.update_bits in UPDATE_BITS and _is_int(self.update_bits), "update_bits", f"one of {UPDATE_BITS}")
         return out
 
     def _party_policy_problems(self) -> list[str]:

@@ -92,6 +92,10 @@ def synthesize(
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",
     metadata: Annotated[Optional[Path], typer.Option("--metadata", help="SDV metadata JSON (SDV 1.x or 2.x) or a fedtab schema: every column's kind, checked against each party instead of inferred.")] = None,
     column: Annotated[Optional[list[str]], typer.Option("--column", help="NAME=KIND sets a column's kind (categorical, numerical, boolean, datetime, id) at every party; repeatable.")] = None,
+    aggregation: Annotated[Optional[str], typer.Option("--aggregation", help="fedavg, similarity, similarity-softmax, or a robust rule for hostile parties: median, trimmed-mean, krum.", show_default=_default("aggregation"))] = None,
+    min_parties: Annotated[Optional[int], typer.Option("--min-parties", help="Usable updates a training round needs to go on without parties that failed or were rejected; below it the run stops with a resumable checkpoint.", show_default="max(2, half the parties)")] = None,
+    update_checks: Annotated[Optional[bool], typer.Option("--update-checks/--no-update-checks", help="Check every update before aggregation (finite, length, row claims).", show_default="on")] = None,
+    update_bits: Annotated[Optional[int], typer.Option("--update-bits", help="Bits per value of model updates on the wire: 32, 16 or 8.", show_default=_default("update_bits"))] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
     from fedtab.progress import round_progress
@@ -106,7 +110,8 @@ def synthesize(
                             public_domain=read_public_domain(public_domain) if public_domain else None,
                             checkpoint=str(checkpoint) if checkpoint else None,
                             party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
-                            party_state_dir=str(party_state_dir) if party_state_dir else None, target=target)
+                            party_state_dir=str(party_state_dir) if party_state_dir else None, target=target,
+                            aggregation=aggregation, min_parties=min_parties, update_checks=update_checks, update_bits=update_bits)
     if column:
         settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
@@ -172,6 +177,7 @@ def _summary(synthesizer: FederatedSynthesizer, target: Path, rows: int, total_s
         "warnings": list(state.warnings),
         "model_file": str(model_path) if model_path else None,
         "resumed_at": list(state.resumed_at),
+        "wire": wire_summary(state.history, state.config.update_bits),
         "privacy": state.ledger or "none: no differential privacy (pass --epsilon and/or --party-epsilon to add it)",
     }
 
@@ -189,6 +195,8 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
                       "metadata marks them personal data); synthetic rows get fresh values. To model one: --column NAME=categorical")
     t = summary["timings_s"]
     table.add_row("time", f"encoders {t.get('encoders_s', 0):.1f} s, training {t.get('training_s', 0):.1f} s, sampling {t['sampling_s']:.1f} s, total {t['total_s']:.1f} s")
+    if summary["wire"]:
+        table.add_row("on the wire", _wire_text(summary["wire"]))
     if summary["resumed_at"]:
         table.add_row("resumed", "from a checkpoint after round " + ", ".join(str(r) for r in summary["resumed_at"]))
     table.add_row("privacy", _privacy_text(summary["privacy"]))
@@ -203,6 +211,29 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
         table.add_row("[yellow]warning[/]", warning)
     _out.print(table)
     _out.print(frame.head(5).to_string(max_colwidth=14))
+
+
+def wire_summary(history: list[dict[str, float]], bits: int) -> dict:
+    """Bytes per training round (mean over rounds), in total and per party; empty when the transport measured none."""
+    from fedtab.federation.coordinator import BYTES_RECEIVED, BYTES_SENT
+
+    rounds = [r for r in history if BYTES_SENT in r]
+    if not rounds:
+        return {}
+
+    def mean(key: str) -> float:
+        return float(sum(r.get(key, 0.0) for r in rounds) / len(rounds))
+
+    parties = sorted({k.split(".", 1)[1] for r in rounds for k in r if k.startswith(BYTES_SENT + ".")})
+    return {"update_bits": bits, "rounds": len(rounds), "sent_per_round": mean(BYTES_SENT),
+            "received_per_round": mean(BYTES_RECEIVED),
+            "per_party": {p: {"sent": mean(f"{BYTES_SENT}.{p}"), "received": mean(f"{BYTES_RECEIVED}.{p}")} for p in parties}}
+
+
+def _wire_text(wire: dict) -> str:
+    parties = ", ".join(f"{p} {v['sent'] / 1e3:.0f}/{v['received'] / 1e3:.0f} kB" for p, v in wire["per_party"].items())
+    return (f"per training round {wire['sent_per_round'] / 1e3:.0f} kB sent, {wire['received_per_round'] / 1e3:.0f} kB "
+            f"received (updates at {wire['update_bits']} bits); per party sent/received: {parties}")
 
 
 def plural(count: int, word: str) -> str:

@@ -16,12 +16,14 @@ from typing import Protocol
 import numpy as np
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import ConfigError, FederationError
+from fedtab.errors import ConfigError, FederationError, FedtabError
 from fedtab.federation import keys
-from fedtab.federation.aggregation import party_distances, row_count_weights, server_step, similarity_weights, weighted_average
+from fedtab.federation.aggregation import (ROBUST, party_distances, robust_aggregate, row_count_weights, server_step,
+                                           similarity_weights, weighted_average)
 from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_resume, ledger_dict, resume_start
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
-from fedtab.federation.payload import Payload
+from fedtab.federation.payload import Payload, Replies, failures_of, require_every
+from fedtab.federation.screening import UpdateScreen
 from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
@@ -34,6 +36,9 @@ from fedtab.transformers import protocol
 
 Weights = dict[str, np.ndarray]
 ROUND_FIELDS = ("round", "parties")
+BYTES_SENT, BYTES_RECEIVED, FAILED, REJECTED = "bytes_sent", "bytes_received", "failed", "rejected"
+BOOKKEEPING = (BYTES_SENT, BYTES_RECEIVED, FAILED + ".", REJECTED + ".")
+"""Round-record keys that are the server's bookkeeping, not the model's metrics (``.<party>`` per party)."""
 Progress = Callable[[str, int, int, Mapping[str, float]], None]
 AfterTraining = Callable[["Transport", "FederatedFit"], object]
 RoundHook = Callable[[int, Weights, list[dict[str, float]], list[str]], None]
@@ -46,8 +51,10 @@ class Transport(Protocol):
     def parties(self) -> dict[str, int]:
         """Party name -> row count, learnt when the federation starts."""
 
-    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
-        """Replies from the parties that answered; raise FederationError if a reply is an error."""
+    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> Replies | dict[str, Payload]:
+        """Replies from the parties that answered in time; those that crashed, disconnected or timed out are
+        left out and, in a ``Replies``, named with the reason in ``failures``. A party's refusal (an error
+        reply of a FedtabError kind) raises that error here, with the replies so far as ``error.replies``."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +146,23 @@ def _fresh_start(
         releases, selections = PlanFitter.release_plan(schema)
         privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
         confirm_plans(transport, privacy)
-    plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy)
-    return plan, plan_rounds, training_start(config, plan, parties, marginals), privacy
+    counted: dict[str, float] = {}
+    plan, plan_rounds, marginals = fit_plan(transport, config=config, schema=schema, progress=progress, privacy=privacy,
+                                            counted_rows=counted)
+    rows = bounded_rows(config, parties, counted)
+    start = training_start(config, plan, rows, marginals)
+    bounded = [f"Party '{p}' declared {parties[p]} training rows, but its own encoder statistics counted {rows[p]}; "
+               f"FedAvg weighs it by {rows[p]}." for p in sorted(parties) if rows[p] < parties[p]]
+    return plan, plan_rounds, dataclasses.replace(start, warnings=(*start.warnings, *bounded)), privacy
+
+
+def bounded_rows(config: FedtabConfig, declared: Mapping[str, int], counted: Mapping[str, float]) -> dict[str, int]:
+    """The rows FedAvg weighs each party by: its hello claim, bounded by the rows its own encoder statistics
+    counted (exact runs; under DP those counts are noisy and the claim stands). A party claiming 10⁹ rows
+    would otherwise take nearly all the weight."""
+    if not config.update_checks or config.private:
+        return dict(declared)
+    return {p: int(min(n, counted[p])) if p in counted else n for p, n in declared.items()}
 
 
 def training_start(config: FedtabConfig, plan: TransformPlan, parties: Mapping[str, int],
@@ -182,8 +204,10 @@ def fit_plan(
     schema: TableSchema,
     progress: Progress | None = None,
     privacy: PrivacyRun | None = None,
+    counted_rows: dict[str, float] | None = None,
 ) -> tuple[TransformPlan, int, list[dict[str, np.ndarray]]]:
-    """Ferry the encoder fitter's requests to every party; also keep each party's marginals.
+    """Ferry the encoder fitter's requests to every party; also keep each party's marginals, and fill
+    ``counted_rows`` with the rows each party's summary statistics counted.
 
     Under DP each party answers through its own Gaussian release (planned by ``privacy``) and the
     server only post-processes the noisy statistics.
@@ -214,6 +238,8 @@ def fit_plan(
             for p in names:
                 privacy.record_reply(p, str(replies[p].config[keys.DP_REPORT]), mechanism=ENCODER)
         stats = [replies[p].arrays for p in names]
+        if counted_rows is not None and protocol.ROWS in stats[0]:
+            counted_rows.update({p: float(np.asarray(s[protocol.ROWS]).ravel()[0]) for p, s in zip(names, stats)})
         per_party_by_stage[request.stage] = (request, stats)
         fitter.merge(stats)
         rounds += 1
@@ -256,6 +282,12 @@ def train(
 ) -> tuple[Weights, list[dict[str, float]], list[str]]:
     """Training rounds from ``start`` (``training_start`` for a fresh run, a checkpoint's on resume) to ``config.rounds``.
 
+    A party that crashes, disconnects or times out is left out of the round (and asked again in the
+    next, with the current global weights: that is how it rejoins); an update that fails the server's
+    checks (``UpdateScreen``) is rejected for the round. The round goes on while at least
+    ``min_training_parties`` updates remain; below that the run stops with a checkpoint it can resume
+    from (``_stop``). A party's refusal (a FedtabError) stops the run the same way.
+
     ``on_round`` (the checkpoint) sees every finished round before ``progress`` does, so a crash in
     the progress display still leaves that round checkpointed.
     """
@@ -269,29 +301,44 @@ def train(
         keys.RUN + ".options": json.dumps(model.options),
         keys.RUN + ".local_epochs": float(config.local_epochs),
         keys.RUN + ".batch_size": config.batch_size,
+        **({keys.UPDATE_BITS: config.update_bits} if config.update_bits != 32 else {}),
     }
     history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
+    # Under party-level DP every update is clipped to party_clip, which already bounds a long one: no length check there.
+    tolerance = None if party_dp is not None else config.norm_tolerance
+    screen = UpdateScreen(dict(transport.parties), tolerance, config.update_checks, config.update_bits)
+    minimum = min_training_parties(config, len(names))
     for round_index in range(start.rounds_done, config.rounds):
         if party_dp is not None:
             party_dp.check_round(round_index)
         payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
                                                        **_local_work(config, transport.parties[p]),
                                                        **_restore_config(privacy, restore, p)}) for p in names}
-        replies = transport.exchange(keys.TRAIN, payloads)
+        try:
+            replies = transport.exchange(keys.TRAIN, payloads)
+        except FedtabError as refusal:  # a party refused: charge what was released, checkpoint, stop
+            partial = getattr(refusal, "replies", None)
+            if privacy is not None and partial is not None:
+                asked = [*partial, *getattr(partial, "failures", {})]
+                _account_training(privacy, {p: payloads[p] for p in asked}, partial, round_index)
+            _stop(on_round, privacy, round_index, weights, history, warnings, str(refusal))
+            raise
+        failed = failures_of(replies, names)
+        if privacy is not None:  # a party charged for a round it did not answer rejoins from the server's mirror
+            _account_training(privacy, payloads, replies, round_index)
+            restore.update(failed)
         answered = [p for p in names if p in replies]
-        if privacy is not None:
-            _account_training(privacy, payloads, replies)
         restore.difference_update(answered)
-        if not answered:
-            raise FederationError(
-                f"No party replied to training round {round_index + 1}; the federation is down. "
-                "Check the parties' processes and network, then rerun."
-            )
-        if len(answered) < len(names):
-            missing = sorted(set(names) - set(answered))
-            warnings.append(f"Round {round_index + 1}: parties {missing} did not reply; averaged the {len(answered)} that did.")
-        weights = _aggregate(weights, replies, answered, start.party_weights, party_dp, round_index, config.server_lr)
-        record = _round_record(round_index, replies, answered)
+        updates, rejected = screen.screen(weights, replies, answered)
+        note = _round_note(round_index, failed, rejected, len(updates), len(names))
+        if note:
+            warnings.append(note)
+        record = {**_round_record(round_index, replies, list(updates)), **_wire_record(replies, failed, rejected)}
+        if len(updates) < minimum:
+            stop = _below_minimum(round_index, failed, rejected, len(updates), minimum, config.checkpoint)
+            _stop(on_round, privacy, round_index, weights, [*history, record], warnings, stop)
+            raise FederationError(stop)
+        weights = _aggregate(weights, updates, start.party_weights, party_dp, round_index, config)
         history.append(record)
         if on_round:
             on_round(round_index + 1, weights, history, warnings)
@@ -300,13 +347,68 @@ def train(
     return weights, history, warnings + (party_dp.warnings if party_dp is not None else [])
 
 
-def _aggregate(weights: Weights, replies: Mapping[str, Payload], answered: list[str], party_weights: Mapping[str, float],
-               party_dp: PartyDP | None, round_index: int, server_lr: float = 1.0) -> Weights:
-    """FedAvg with the run's party weights and server learning rate; under party-level DP, clipped equal-weight updates plus noise."""
+def min_training_parties(config: FedtabConfig, parties: int) -> int:
+    """Usable updates a training round needs: ``config.min_parties``, or by default max(2, ⌈P/2⌉)
+    (never more than P): a round averaged over fewer is mostly one party's data."""
+    wanted = config.min_parties if config.min_parties is not None else max(2, -(-parties // 2))
+    return max(1, min(wanted, parties))
+
+
+def _aggregate(weights: Weights, updates: Mapping[str, Weights], party_weights: Mapping[str, float],
+               party_dp: PartyDP | None, round_index: int, config: FedtabConfig) -> Weights:
+    """FedAvg with the run's party weights, or a robust rule (each party once), then the server learning
+    rate; under party-level DP, clipped equal-weight updates plus noise."""
+    answered = list(updates)
     if party_dp is not None:
-        return party_dp.aggregate(weights, {p: replies[p].arrays for p in answered}, round_index)
+        return party_dp.aggregate(weights, dict(updates), round_index)
+    if config.aggregation in ROBUST:
+        return server_step(weights, robust_aggregate(config.aggregation, [updates[p] for p in answered]), config.server_lr)
     share = np.array([party_weights[p] for p in answered])
-    return server_step(weights, weighted_average([replies[p].arrays for p in answered], share), server_lr)
+    return server_step(weights, weighted_average([updates[p] for p in answered], share), config.server_lr)
+
+
+def _round_note(round_index: int, failed: Mapping[str, str], rejected: Mapping[str, str], used: int, parties: int) -> str:
+    """The round's warning: who failed and who was rejected, and why (empty when every party's update was used)."""
+    parts = [f"parties {sorted(failed)} did not reply (" + "; ".join(f"'{p}': {why}" for p, why in failed.items()) + ")"] if failed else []
+    parts += [f"party '{p}' was rejected: {why}" for p, why in sorted(rejected.items())]
+    if not parts:
+        return ""
+    return f"Round {round_index + 1}: " + "; ".join(parts) + f"; aggregated the {used} of {parties} parties left."
+
+
+def _below_minimum(round_index: int, failed: Mapping[str, str], rejected: Mapping[str, str], used: int, minimum: int,
+                   checkpoint: str | None) -> str:
+    lost = {**failed, **rejected}
+    named = "; ".join(f"'{p}': {why}" for p, why in sorted(lost.items()))
+    resume = (f"Its checkpoint '{checkpoint}' can be resumed (--resume) once those parties are back"
+              if checkpoint else "Set --checkpoint to be able to resume such a run")
+    return (f"Training round {round_index + 1} stopped the run: only {used} usable update{'s' if used != 1 else ''}, "
+            f"the minimum is {minimum} (min_parties). Lost: {named}. {resume}, or lower --min-parties.")
+
+
+def _stop(on_round: RoundHook | None, privacy: PrivacyRun | None, round_index: int, weights: Weights,
+          history: list[dict[str, float]], warnings: list[str], why: str) -> None:
+    """Checkpoint a stopped round so the run can resume. Under DP the round's releases were charged (the
+    parties' own records hold them), so it counts as done with the weights unchanged: a resume continues
+    from the next round on the planned schedule. Without DP the round is simply run again."""
+    if on_round is None:
+        return
+    done = round_index + 1 if privacy is not None else round_index
+    kept = history if privacy is not None else history[:round_index]
+    on_round(done, weights, kept, [*warnings, f"Round {round_index + 1}: stopped: {why}"])
+
+
+def _wire_record(replies: Mapping[str, Payload], failed: Mapping[str, str], rejected: Mapping[str, str]) -> dict[str, float]:
+    """Bytes on the wire this round (serialized payloads, per party and in total), and who failed or was rejected."""
+    sent, received = getattr(replies, "sent", {}), getattr(replies, "received", {})
+    record: dict[str, float] = {}
+    if sent or received:
+        record.update({BYTES_SENT: float(sum(sent.values())), BYTES_RECEIVED: float(sum(received.values()))})
+        record.update({f"{BYTES_SENT}.{p}": float(n) for p, n in sorted(sent.items())})
+        record.update({f"{BYTES_RECEIVED}.{p}": float(n) for p, n in sorted(received.items())})
+    record.update({f"{FAILED}.{p}": 1.0 for p in failed})
+    record.update({f"{REJECTED}.{p}": 1.0 for p in rejected})
+    return record
 
 
 def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]], parties: int) -> list[dict[str, np.ndarray]]:
@@ -332,7 +434,7 @@ def party_marginals(by_stage: Mapping[str, tuple[StatsRequest, list[dict[str, np
 
 
 def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndarray]], rows: list[int], plan: TransformPlan) -> np.ndarray:
-    if config.aggregation == "fedavg" or not marginals:
+    if config.aggregation not in ("similarity", "similarity-softmax") or not marginals:
         return row_count_weights(rows)
     kinds = {c.name: ("categorical" if c.kind.value in ("categorical", "boolean") else "numerical") for c in plan.schema if c.name in marginals[0]}
     distances = party_distances(marginals, kinds)
@@ -357,14 +459,16 @@ def _restore_config(privacy: PrivacyRun | None, restore: set[str], party: str) -
     return {keys.DP_RESTORE: json.dumps(privacy.accountants[party].state_dict())}
 
 
-def _account_training(privacy: PrivacyRun, payloads: Mapping[str, Payload], replies: Mapping[str, Payload]) -> None:
-    """Mirror each party's accountant; a silent party is charged the steps it was sent (never under-count)."""
+def _account_training(privacy: PrivacyRun, payloads: Mapping[str, Payload], replies: Mapping[str, Payload],
+                      round_index: int) -> None:
+    """Mirror each party's accountant; a silent party is charged the steps it was sent (never under-count),
+    and the ledger names the round it was charged for without answering."""
     for party, payload in payloads.items():
         steps = int(payload.config[keys.DP_STEPS])
         if party in replies:
             privacy.record_reply(party, str(replies[party].config[keys.DP_REPORT]), mechanism=TRAINING, expected_steps=steps)
         else:
-            privacy.charge_unreported(party, steps)
+            privacy.charge_unreported(party, steps, round_index + 1)
 
 
 def _round_record(round_index: int, replies: Mapping[str, Payload], answered: list[str]) -> dict[str, float]:
@@ -383,13 +487,9 @@ def _round_record(round_index: int, replies: Mapping[str, Payload], answered: li
 
 def reported_metrics(record: Mapping[str, float]) -> dict[str, float]:
     """A round record's metrics as the model reported them (its losses, steps), without the round's bookkeeping."""
-    return {k: v for k, v in record.items() if k not in ROUND_FIELDS}
+    return {k: v for k, v in record.items() if k not in ROUND_FIELDS and not k.startswith(BOOKKEEPING)}
 
 
 def _require_all(replies: Mapping[str, Payload], names: list[str], what: str, round_index: int) -> None:
-    missing = sorted(set(names) - set(replies))
-    if missing:
-        raise FederationError(
-            f"Parties {missing} did not reply during {what} (statistics round {round_index + 1}); every party's "
-            "statistics are needed for the encoders. Check that they are running, then rerun."
-        )
+    require_every(replies, names, f"{what} (statistics round {round_index + 1})",
+                  "every party's statistics are needed for the encoders.")

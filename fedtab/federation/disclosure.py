@@ -37,7 +37,7 @@ def error_reply(party: str, message_type: str, error: BaseException) -> Payload:
     return Payload.from_error(FederationError(
         f"Party '{party}' crashed with {type(error).__name__} during {message_type}; the crash's text may quote the "
         "party's rows, so it stays in that party's own log (logger 'fedtab.party'). Ask that party's operator for it."
-    ))
+    ), fault=True)
 
 
 def refuse_evaluation_under_dp(party: str, state: Mapping[str, np.ndarray], *, require_dp: bool = False) -> None:

@@ -14,8 +14,8 @@ from fedtab.errors import FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.local import Tap
 from fedtab.federation.party import PartyWorker, StagedParty
-from fedtab.federation.payload import Payload
-from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record
+from fedtab.federation.payload import Payload, Replies, require_every
+from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record, wire_size
 
 NODE_WAIT_S = 120.0
 
@@ -72,6 +72,8 @@ class FlowerTransport:
         if not new:
             return []
         replies = self._send({node: Payload() for node in new}, keys.HELLO, {node: f"SuperNode {node}" for node in new})
+        require_every(Replies({str(n): r for n, r in replies.items()}, failures=replies.failures), [str(n) for n in new],
+                      "hello", "every connected node must name its party.")
         claims = {node: (str(r.config[keys.PARTY]), int(r.config[keys.ROWS])) for node, r in replies.items()}
         problems = []
         for node, (name, rows) in claims.items():
@@ -90,6 +92,19 @@ class FlowerTransport:
             )
         return sorted(name for name, _ in claims.values())
 
+    def _rejoin(self) -> None:
+        """Mid-run, a restarted SuperNode of a known party (a new node id) takes its party's place again;
+        a node claiming any other party is left unanswered, so no party joins a run it was not planned with."""
+        online = set(self._grid.get_node_ids())
+        new = sorted(online - set(self._node_of.values()))
+        if not new:
+            return
+        replies = self._send({node: Payload() for node in new}, keys.HELLO, {node: f"SuperNode {node}" for node in new})
+        for node, reply in replies.items():
+            name = str(reply.config.get(keys.PARTY, ""))
+            if name in self._node_of and self._node_of[name] not in online:
+                self._node_of[name] = int(node)
+
     def _missing_message(self) -> str:
         if isinstance(self._expected, int):
             return (f"Only {len(self._node_of)} of {self._expected} parties connected within {NODE_WAIT_S:.0f} s. "
@@ -103,29 +118,63 @@ class FlowerTransport:
     def parties(self) -> dict[str, int]:
         return dict(self._rows)
 
-    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
+    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> Replies:
+        """Replies of the parties that answered within the round timeout; crashes, lost nodes and
+        timeouts are recorded in ``failures``; a party's refusal (a FedtabError) raises here."""
+        self._rejoin()
         by_node = {self._node_of[name]: payload for name, payload in payloads.items()}
         names = {node: name for name, node in self._node_of.items()}
-        replies = self._send(by_node, message_type, names)
-        return {names[node]: reply for node, reply in replies.items()}
+        try:
+            return _named(self._send(by_node, message_type, names), names)
+        except FedtabError as refusal:
+            if isinstance(getattr(refusal, "replies", None), Replies):
+                refusal.replies = _named(refusal.replies, names)  # type: ignore[attr-defined]
+            raise
 
-    def _send(self, payloads: Mapping[int, Payload], message_type: str, names: Mapping[int, str]) -> dict[int, Payload]:
-        messages = [Message(to_record(p), dst_node_id=node, message_type=message_type) for node, p in payloads.items()]
-        out: dict[int, Payload] = {}
-        for reply in self._grid.send_and_receive(messages, timeout=self._timeout):
-            node = reply.metadata.src_node_id
-            if reply.has_error():
-                raise FederationError(
-                    f"Party '{names.get(node, node)}' crashed during {message_type}: {_last_line(reply.error.reason)}. "
-                    "See that party's log; fix its data or environment and rerun."
-                )
+    def _send(self, payloads: Mapping[int, Payload], message_type: str, names: Mapping[int, str]) -> Replies:
+        """Keyed by node id (as text in ``failures``/``sent``/``received`` until ``exchange`` names the parties)."""
+        records = {node: to_record(p) for node, p in payloads.items()}
+        messages = {node: Message(record, dst_node_id=node, message_type=message_type) for node, record in records.items()}
+        out = Replies(sent={str(node): wire_size(record) for node, record in records.items()})
+        replies = list(self._grid.send_and_receive(list(messages.values()), timeout=self._timeout))
+        node_of_message = {m.metadata.message_id: node for node, m in messages.items()}
+        refusal: FedtabError | None = None
+        refused: set[int] = set()
+        for reply in replies:
+            node = node_of_message.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            if reply.has_error():  # the ClientApp raised, or the SuperLink lost the node
+                out.failures[str(node)] = f"crashed or disconnected during {message_type}: {_last_line(reply.error.reason)}"
+                continue
+            out.received[str(node)] = wire_size(reply.content)
             payload = from_record(reply.content)
             name = str(payload.config.get(keys.PARTY, node)) if message_type == keys.HELLO else names[node]
             if self._tap:
                 self._tap(name, message_type, payload)
-            payload.raise_if_error(name, message_type)
-            out[node] = payload
+            if payload.fault is not None:
+                out.failures[str(node)] = payload.fault
+                continue
+            try:
+                payload.raise_if_error(name, message_type)
+            except FedtabError as error:  # raised once every reply is in, so the server can account the others
+                refusal = refusal or error
+                refused.add(node)
+                continue
+            out[node] = payload  # type: ignore[index]
+        for node in payloads:
+            if node not in out and node not in refused and str(node) not in out.failures:
+                out.failures[str(node)] = f"no reply to {message_type} within {self._timeout:.0f} s (round_timeout)"
+        if refusal is not None:
+            refusal.replies = out  # type: ignore[attr-defined]
+            raise refusal
         return out
+
+
+def _named(replies: Replies, names: Mapping[int, str]) -> Replies:
+    """Node-keyed replies (as ``_send`` returns them) keyed by party name."""
+    return Replies({names[int(node)]: reply for node, reply in replies.items()},
+                   failures={names[int(node)]: why for node, why in replies.failures.items()},
+                   sent={names[int(node)]: size for node, size in replies.sent.items()},
+                   received={names[int(node)]: size for node, size in replies.received.items()})
 
 
 def _last_line(reason: str) -> str:

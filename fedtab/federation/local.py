@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from fedtab.errors import FedtabError
 from fedtab.federation import keys
 from fedtab.federation.party import PartyWorker, StagedParty, Weights
-from fedtab.federation.payload import Payload
+from fedtab.federation.payload import Payload, Replies, require_every
+from fedtab.federation.records import wire_size
 from fedtab.threads import single_torch_thread
 
 Tap = Callable[[str, str, Payload], None]
@@ -23,21 +25,32 @@ class LocalTransport:
         self._tap = tap
         self._tap_sent = tap_sent
         hello = self.exchange(keys.HELLO, {name: Payload() for name in self._workers})
+        require_every(hello, list(self._workers), "hello", "every party must say how many rows it holds.")
         self._rows = {name: int(reply.config[keys.ROWS]) for name, reply in hello.items()}
 
     @property
     def parties(self) -> dict[str, int]:
         return dict(self._rows)
 
-    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
-        replies: dict[str, Payload] = {}
+    def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> Replies:
+        """A party that crashed is recorded in ``failures``; one that refused raises its error here."""
+        replies = Replies()
         for name, payload in payloads.items():
             if self._tap_sent:
                 self._tap_sent(name, message_type, payload)
+            replies.sent[name] = wire_size(payload)
             with single_torch_thread():
                 reply, self._state[name] = self._workers[name].handle(message_type, payload, self._state[name])
+            replies.received[name] = wire_size(reply)
             if self._tap:
                 self._tap(name, message_type, reply)
-            reply.raise_if_error(name, message_type)
+            if reply.fault is not None:
+                replies.failures[name] = reply.fault
+                continue
+            try:
+                reply.raise_if_error(name, message_type)
+            except FedtabError as refusal:  # the parties asked before it have released: the server accounts them
+                refusal.replies = replies  # type: ignore[attr-defined]
+                raise
             replies[name] = reply
         return replies

@@ -17,6 +17,7 @@ import pandas as pd
 from fedtab.connectors import align, load_party
 from fedtab.errors import PartyError, PrivacyBudgetError
 from fedtab.federation import keys
+from fedtab.federation.compression import compress_update
 from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
 from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
@@ -158,7 +159,8 @@ class PartyWorker:
             check_release(plan, spent, f"training round {int(c[keys.ROUND]) + 1}")
             new_state = guard.keep(new_state, spent, run_id)
             config[keys.DP_REPORT] = json.dumps(update.accountant_state)
-        return Payload(arrays=update.weights, config=config, metrics=metrics), new_state
+        arrays = compress_update(payload.arrays, update.weights, int(c.get(keys.UPDATE_BITS, 32)))
+        return Payload(arrays=arrays, config=config, metrics=metrics), new_state
 
     def _training_privacy(self, c: dict, state: Weights) -> tuple[TrainingPrivacy | None, tuple | None]:
         """The round's DP-SGD settings, refused unless the party's policy and accepted plan cover them."""

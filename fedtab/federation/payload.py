@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -27,9 +28,21 @@ class Payload:
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_error(cls, error: FedtabError) -> Payload:
-        """The error as it may travel: its kind and its message with every private fragment withheld."""
-        return cls(config={keys.ERROR_KIND: type(error).__name__, keys.ERROR_MESSAGE: error.wire_message})
+    def from_error(cls, error: FedtabError, *, fault: bool = False) -> Payload:
+        """The error as it may travel: its kind and its message with every private fragment withheld.
+
+        ``fault`` marks a crash (an exception fedtab did not raise on purpose): the run may go on
+        without the party. Any other error is a refusal (budget, policy, schema) and stops the run.
+        """
+        marker = {keys.ERROR_FAULT: True} if fault else {}
+        return cls(config={keys.ERROR_KIND: type(error).__name__, keys.ERROR_MESSAGE: error.wire_message, **marker})
+
+    @property
+    def fault(self) -> str | None:
+        """The crash's wire message when this reply reports a fault, else None."""
+        if not self.config.get(keys.ERROR_FAULT):
+            return None
+        return str(self.config.get(keys.ERROR_MESSAGE, "crashed"))
 
     def raise_if_error(self, party: str, message_type: str) -> None:
         """Re-raise a party's FedtabError on the server with its class, prefixed by where it happened."""
@@ -42,3 +55,35 @@ class Payload:
     @property
     def num_bytes(self) -> int:
         return sum(a.nbytes for a in self.arrays.values())
+
+
+class Replies(dict[str, Payload]):
+    """One exchange's outcome: the replies of the parties that answered in time, by party name, and
+    beside them what became of the others (``failures``: party -> reason) and the serialized bytes
+    each message took on the wire (``sent``, ``received``: party -> bytes).
+
+    A plain ``dict`` of replies is still a valid answer (a transport that records nothing):
+    ``failures_of`` reads both.
+    """
+
+    def __init__(self, replies: Mapping[str, Payload] | None = None, *, failures: Mapping[str, str] | None = None,
+                 sent: Mapping[str, int] | None = None, received: Mapping[str, int] | None = None) -> None:
+        super().__init__(replies or {})
+        self.failures: dict[str, str] = dict(failures or {})
+        self.sent: dict[str, int] = dict(sent or {})
+        self.received: dict[str, int] = dict(received or {})
+
+
+def failures_of(replies: Mapping[str, Payload], asked: Mapping[str, object] | list[str]) -> dict[str, str]:
+    """Every party asked that did not answer, with the transport's reason or 'no reply'."""
+    recorded = getattr(replies, "failures", {})
+    return {p: recorded.get(p, "no reply") for p in sorted(asked) if p not in replies}
+
+
+def require_every(replies: Mapping[str, Payload], asked: Mapping[str, object] | list[str], what: str, why: str) -> None:
+    """Stages that need every party (hello, schema, plan check, encoder statistics) stop on any failure, naming it."""
+    failed = failures_of(replies, asked)
+    if failed:
+        named = "; ".join(f"'{p}': {reason}" for p, reason in failed.items())
+        raise FederationError(f"Parties {sorted(failed)} did not reply during {what} ({named}); {why} "
+                              "Check that they are running (see each party's log), then rerun.")

@@ -20,7 +20,7 @@ import numpy as np
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FederationError, PrivacyBudgetError
 from fedtab.federation import keys
-from fedtab.federation.payload import Payload
+from fedtab.federation.payload import Payload, require_every
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.ledger import PrivacyLedger
@@ -39,6 +39,8 @@ class PrivacyRun:
     plans: dict[str, PrivacyPlan]
     accountants: dict[str, PartyAccountant] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    missing: dict[str, list[int]] = field(default_factory=dict)
+    """Per party, the training rounds (1-based) it was charged for without answering."""
 
     @property
     def delta(self) -> float:
@@ -81,15 +83,19 @@ class PrivacyRun:
                 )
         self.accountants[party] = reported
 
-    def charge_unreported(self, party: str, steps: int) -> None:
-        """A party that did not reply may still have trained: count its planned steps anyway."""
+    def charge_unreported(self, party: str, steps: int, round_number: int | None = None) -> None:
+        """A party that did not reply may still have trained: count its planned steps anyway (and say which round)."""
+        if round_number is not None:
+            self.missing.setdefault(party, []).append(int(round_number))
         plan = self.plans[party]
         mirror = self.accountants.setdefault(party, plan.new_accountant(party))
         mirror.record_sgd(noise_multiplier=plan.noise_multiplier, sample_rate=plan.sample_rate, steps=steps, mechanism=TRAINING)
 
     def ledger(self) -> PrivacyLedger:
         """The ledger, refused if any party's spend exceeds the budget (the plans and parties should prevent it)."""
-        ledger = PrivacyLedger.from_accountants(list(self.accountants.values()), delta=self.delta, budget=self.budget)
+        ledger = dataclasses.replace(
+            PrivacyLedger.from_accountants(list(self.accountants.values()), delta=self.delta, budget=self.budget),
+            missing={p: tuple(rounds) for p, rounds in sorted(self.missing.items())})
         over = [f"{p.party}: ε = {p.epsilon:.4g}" for p in ledger.parties if p.epsilon > self.budget.epsilon]
         if over:
             raise PrivacyBudgetError(
@@ -105,6 +111,7 @@ class PrivacyRun:
             "plans": {party: plan.to_dict() for party, plan in self.plans.items()},
             "accountants": {party: accountant.state_dict() for party, accountant in self.accountants.items()},
             "run_id": self.run_id,
+            "missing": {party: list(rounds) for party, rounds in self.missing.items()},
         }
 
     @classmethod
@@ -116,6 +123,7 @@ class PrivacyRun:
                 {str(party): PrivacyPlan.from_dict(dict(plan)) for party, plan in data["plans"].items()},
                 {str(party): PartyAccountant.from_state_dict(state) for party, state in data["accountants"].items()},
                 str(data.get("run_id", "")),
+                {str(party): [int(r) for r in rounds] for party, rounds in dict(data.get("missing") or {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ConfigError(
@@ -136,10 +144,8 @@ def confirm_plans(transport: Any, privacy: PrivacyRun, *, resume: bool = False) 
         {keys.DP_RESTORE: json.dumps(privacy.accountants[p].state_dict())} if resume and p in privacy.accountants else {})})
         for p in names}
     replies = transport.exchange(keys.CONSENT, payloads)
-    missing = sorted(set(names) - set(replies))
-    if missing:
-        raise FederationError(f"Parties {missing} did not answer the privacy plan check; every party must accept its "
-                              "plan before any statistic is released. Check that they are running, then rerun.")
+    require_every(replies, names, "the privacy plan check",
+                  "every party must accept its plan before any statistic is released.")
 
 
 def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_releases: int, partition_selections: int) -> PrivacyRun:

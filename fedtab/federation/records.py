@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+from flwr.common.serde import recorddict_to_proto
 
 from fedtab.federation import keys
 from fedtab.federation.payload import Payload
@@ -38,3 +39,8 @@ def to_state_record(state: dict[str, np.ndarray]) -> ArrayRecord:
 
 def from_state_record(record: ArrayRecord | None) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in record.items()} if record is not None else {}
+
+
+def wire_size(record: RecordDict | Payload) -> int:
+    """Bytes of a message's content as Flower serializes it (protobuf); the same measure in every transport."""
+    return int(recorddict_to_proto(record if isinstance(record, RecordDict) else to_record(record)).ByteSize())

@@ -16,9 +16,8 @@ from fedtab.connectors import check_party, load_party
 from fedtab.connectors.public_domain import declare_public
 from fedtab.connectors.reconcile import reconcile_released
 from fedtab.connectors.release import ReleasedSchema, release_schema
-from fedtab.errors import FederationError
 from fedtab.federation import keys
-from fedtab.federation.payload import Payload
+from fedtab.federation.payload import Payload, require_every
 from fedtab.schema import PartyTable, TableSchema
 
 MIN_PARTY_ROWS = 10
@@ -47,10 +46,7 @@ def schema_round(transport: Any, *, config: FedtabConfig, declaration: SchemaDec
     names = sorted(transport.parties)
     payload = Payload(config={keys.DECLARED: (declaration or SchemaDeclaration()).to_json(), keys.PRIVATE_RUN: config.private})
     replies = transport.exchange(keys.SCHEMA_ROUND, {p: payload for p in names})
-    missing = sorted(set(names) - set(replies))
-    if missing:
-        raise FederationError(f"Parties {missing} did not reply to the schema round; every party's schema is needed. "
-                              "Check that they are running, then rerun.")
+    require_every(replies, names, "the schema round", "every party's schema is needed.")
     released = [ReleasedSchema.from_dict(json.loads(str(replies[p].config[keys.RELEASED_SCHEMA]))) for p in names]
     return merged_schema(released, config)
 

@@ -7,7 +7,7 @@ numbers only (``to_dict`` is JSON-able) and is built once from the parties' acco
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fedtab.errors import ConfigError, PartyError
@@ -94,12 +94,15 @@ class PrivacyLedger:
     ``resumed_at`` lists the rounds a run was resumed at from a checkpoint; the spend still counts
     every release since the start, because the accountants were restored, not restarted.
     ``party_level`` is the separate party-level guarantee on the model updates, when the run has one.
+    ``missing`` lists, per party, the training rounds it was charged for without answering: it may
+    have trained (and released) before it failed, so its spend counts them (charged but missing).
     """
 
     parties: tuple[PartySpend, ...]
     unit: str = "record"
     resumed_at: tuple[int, ...] = ()
     party_level: PartyLevelSpend | None = None
+    missing: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_accountants(cls, accountants: Iterable[PartyAccountant], *, delta: float | Mapping[str, float],
@@ -131,6 +134,8 @@ class PrivacyLedger:
             out["resumed_at"] = list(self.resumed_at)
         if self.party_level is not None:
             out["party_level"] = asdict(self.party_level)
+        if self.missing:
+            out["missing"] = {party: list(rounds) for party, rounds in self.missing.items()}
         return out
 
     @classmethod
@@ -151,8 +156,9 @@ class PrivacyLedger:
         except (TypeError, KeyError) as exc:
             raise ConfigError(f"A privacy ledger entry is malformed ({exc}). The file is damaged; "
                               "re-save the model from a complete run.") from exc
+        missing = {str(p): tuple(int(r) for r in rounds) for p, rounds in dict(data.get("missing") or {}).items()}
         return cls(parties, str(data.get("unit", "record")), tuple(int(r) for r in data.get("resumed_at", ())),
-                   _party_level(data.get("party_level")))
+                   _party_level(data.get("party_level")), missing)
 
     def summary_lines(self) -> list[str]:
         """Lines the CLI prints: per party the total, then each mechanism alone; then the party-level line."""
@@ -171,6 +177,9 @@ class PrivacyLedger:
             lines.extend(f"    {_mechanism_line(m)}" for m in party.mechanisms)
         if any(len(p.mechanisms) > 1 for p in self.parties):
             lines.append("  (each mechanism's ε is its releases alone; composed they cost less than the sum)")
+        for party, missed in sorted(self.missing.items()):
+            lines.append(f"  {party}: charged for training round{'s' if len(missed) > 1 else ''} "
+                         f"{', '.join(str(r) for r in missed)} it did not answer (it may have trained before failing)")
         if self.resumed_at:
             rounds = ", ".join(str(r) for r in self.resumed_at)
             lines.append(f"  (resumed from a checkpoint after round {rounds}; ε counts every release since the run began)")

@@ -105,7 +105,7 @@ def test_a_poisoning_party_moves_the_model_by_at_most_the_clip_plus_noise(demo_f
     assert len(steps) == config.rounds
     assert all(step <= bound for step in steps), (steps, bound)
 
-    plain, plain_globals = _run(demo_frames, small_config, tmp_path / "plain", scale=SCALE)
+    plain, plain_globals = _run(demo_frames, small_config.replace(update_checks=False), tmp_path / "plain", scale=SCALE)  # no length check
     plain_steps = [_step(a, b) for a, b in zip(plain_globals, plain_globals[1:])]
     assert min(plain_steps) > 100 * bound, (plain_steps, bound)  # without party-level DP nothing bounds it
 
