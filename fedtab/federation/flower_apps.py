@@ -141,7 +141,8 @@ class FlowerTransport:
         refusal: FedtabError | None = None
         refused: set[int] = set()
         for reply in replies:
-            node = node_of_message.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            reply_to = reply.metadata.reply_to_message_id  # empty only where no SuperLink stamped the message
+            node = node_of_message.get(reply_to, reply.metadata.src_node_id) if reply_to else reply.metadata.src_node_id
             if reply.has_error():  # the ClientApp raised, or the SuperLink lost the node
                 out.failures[str(node)] = f"crashed or disconnected during {message_type}: {_last_line(reply.error.reason)}"
                 continue
