@@ -97,6 +97,16 @@ class FedtabConfig:
     inference at every party (CLI ``--column NAME=KIND``, TOML ``[columns.NAME] kind = "..."``)."""
     target: str | None = None
     """A column the synthetic table must keep predictable (categorical or boolean); the model conditions on it."""
+    vertical: bool = False
+    """Parties hold different columns about the same people (joined on ``key_columns``); see vertical_coordinator."""
+    key_columns: tuple[str, ...] = ()
+    """Vertical runs: the columns that name a person at every party (aligned by PSI, never modelled)."""
+    vertical_min_rows: int = 50
+    """Vertical runs: the fewest people the parties' intersection may hold before the run is refused."""
+    latent_dim: int = 8
+    """Vertical runs: width of each party's latent (its autoencoder's bottleneck); ``model`` models the latents."""
+    latent_hidden: int = 128
+    """Vertical runs: width of the two hidden layers of each party's autoencoder."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -106,6 +116,7 @@ class FedtabConfig:
         object.__setattr__(self, "public_domain", {str(k): dict(v) for k, v in self.public_domain.items()})
         object.__setattr__(self, "party_budgets", {str(k): float(v) for k, v in self.party_budgets.items()})
         object.__setattr__(self, "columns", {str(k): _kind_word(v) for k, v in self.columns.items()})
+        object.__setattr__(self, "key_columns", tuple(self.key_columns))
 
     def _problems(self) -> list[str]:
         out: list[str] = []
@@ -148,6 +159,27 @@ class FedtabConfig:
              "target", "None or the name of a categorical column")
         out.extend(self._party_policy_problems())
         out += _column_kind_problems(self.columns)
+        out += self._vertical_problems()
+        return out
+
+    def _vertical_problems(self) -> list[str]:
+        out = []
+        keys_ok = isinstance(self.key_columns, (tuple, list)) and all(isinstance(k, str) and k.strip() for k in self.key_columns)
+        if not keys_ok:
+            out.append(f"'key_columns' must be a list of column names; got {self.key_columns!r}. Fix it in the config or --key.")
+        elif self.vertical and not self.key_columns:
+            out.append("'vertical' is on but no key column is set; name the column every party identifies people by "
+                       "(--key person_id or key_columns = [\"person_id\"]).")
+        elif self.key_columns and not self.vertical:
+            out.append(f"'key_columns' {list(self.key_columns)} is set but 'vertical' is off; key columns join a vertical "
+                       "run only. Add --vertical, or drop --key.")
+        if self.vertical and (self.party_epsilon is not None or self.holdout_share or self.target is not None):
+            out.append("A vertical run does not support party_epsilon, holdout_share or target; drop them (record-level "
+                       "--epsilon is supported).")
+        for name, low in (("vertical_min_rows", 1), ("latent_dim", 1), ("latent_hidden", 2)):
+            value = getattr(self, name)
+            if not (_is_int(value) and value >= low):
+                out.append(f"'{name}' must be an int >= {low}; got {value!r}. Fix it in the config or flag.")
         return out
 
     def _party_policy_problems(self) -> list[str]:
