@@ -37,6 +37,10 @@ AUTOENCODER = "tvae"
 LATENT_CLIP = 3.0
 """L2 bound of one row's released latent under DP; the autoencoder's means sit near N(0, I) in few
 dimensions, so most rows of a 4-8 wide latent fall inside it (clipping only bites the tails)."""
+RECONSTRUCTION_WEIGHT = 10.0
+"""TVAE's ``loss_factor`` for a party autoencoder: its latents must carry the row (SDV's 2 lets the KL term
+win in a 3-4 wide latent). On 600 demo rows, 4 columns, latent 4: sex reconstructed 0.94 → 1.00 and
+relationship 0.63 → 0.70 going from 2 to 10."""
 LATENT_MECHANISM = "encoder"
 """The latent release is a full-data Gaussian release like an encoder statistic; the plan counts it
 among the encoder releases, so the party's accountant charges it under that mechanism."""
@@ -72,7 +76,8 @@ class PartyDecoder:
 
 def autoencoder_options(latent_dim: int, hidden: int) -> dict[str, Any]:
     """The TVAE plugin's options for a party autoencoder: a latent of ``latent_dim``, two hidden layers."""
-    return {"embedding_dim": latent_dim, "compress_dims": [hidden, hidden], "decompress_dims": [hidden, hidden]}
+    return {"embedding_dim": latent_dim, "compress_dims": [hidden, hidden], "decompress_dims": [hidden, hidden],
+            "loss_factor": RECONSTRUCTION_WEIGHT}
 
 
 def fit_party_plan(table: PartyTable, *, seed: int, options: dict[str, Any],
