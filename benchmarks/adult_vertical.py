@@ -95,7 +95,7 @@ def run_fedtab(parties: dict[str, pd.DataFrame], joined: pd.DataFrame, test: pd.
             paths[name] = Path(folder) / f"{name}.parquet"
             frame.to_parquet(paths[name], index=False)
         started = time.perf_counter()
-        synthesizer = VerticalSynthesizer(config).fit(paths)
+        synthesizer = VerticalSynthesizer(config, engine="local").fit(paths)
         fit_s = time.perf_counter() - started
     synthetic = synthesizer.sample(len(joined), seed=1)
     label = "fedtab vertical" + ("" if epsilon is None else f", ε = {epsilon:g} per party")

@@ -43,10 +43,11 @@ class VerticalSynthesizer:
         The run's settings (``key_columns`` required; ``vertical`` is implied); keyword overrides
         replace single fields (``key_columns=("person_id",)``).
     engine:
-        ``"local"`` runs every party in this process, one after another.
+        ``"simulation"`` runs Flower's simulation engine (one virtual SuperNode per party);
+        ``"local"`` runs every party in this process, one after another (same results, no Ray).
     """
 
-    def __init__(self, config: FedtabConfig | None = None, *, engine: str = "local", **overrides: Any) -> None:
+    def __init__(self, config: FedtabConfig | None = None, *, engine: str = "simulation", **overrides: Any) -> None:
         self.config = config
         self.engine = engine
         self.overrides = overrides
@@ -63,9 +64,8 @@ class VerticalSynthesizer:
 
         ``tap``/``tap_sent`` see every message a party sends and receives (tests inspect them).
         """
-        if self.engine != "local":
-            raise ConfigError(f"engine must be 'local' for a vertical run; got {self.engine!r}. The Flower engines do "
-                              "not run the vertical protocol yet.")
+        if self.engine not in ("simulation", "local"):
+            raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         config = self._resolved_config()
         from fedtab.privacy.policy import policy_for
 
@@ -74,7 +74,12 @@ class VerticalSynthesizer:
                                     policy=policy_for(config, name), state_dir=config.party_state_dir,
                                     decoder_dir=str(Path(folder) / f"decoder-{i}"))
                       for i, (name, source) in enumerate(parties.items())]
-            fit = run_vertical(VerticalLocalTransport(staged, tap=tap, tap_sent=tap_sent), config=config, progress=progress)
+            if self.engine == "local":
+                fit = run_vertical(VerticalLocalTransport(staged, tap=tap, tap_sent=tap_sent), config=config, progress=progress)
+            else:
+                from fedtab.federation.vertical_flower import run_vertical_simulation
+
+                fit = run_vertical_simulation(staged, config=config, progress=progress, tap=tap)
             self.decoders_ = {p.name: PartyDecoder.from_bytes(Path(p.decoder_dir, decoder_file(p.name)).read_bytes())
                               for p in staged if p.decoder_dir is not None}
         self.fit_, self.config_ = fit, config

@@ -156,8 +156,6 @@ def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out
 
     if evaluate:
         refuse_federated_evaluation()
-    if engine == "simulation":
-        engine = "local"  # the vertical protocol runs in-process for now (VerticalSynthesizer says why)
     started = time.perf_counter()
     synthesizer = VerticalSynthesizer(settings, engine=engine).fit(sources)  # type: ignore[arg-type]
     sample_started = time.perf_counter()

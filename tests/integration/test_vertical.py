@@ -76,7 +76,7 @@ def fitted(people: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> tu
     paths = split_parties(people, tmp_path_factory.mktemp("vertical"))
     expected = len(set.intersection(*[set(pd.read_csv(p)[KEY]) for p in paths.values()]))
     seen, tap, tap_sent = recorder()
-    return VerticalSynthesizer(TINY).fit(paths, tap=tap, tap_sent=tap_sent), seen, expected
+    return VerticalSynthesizer(TINY, engine="local").fit(paths, tap=tap, tap_sent=tap_sent), seen, expected
 
 
 def test_fit_sample_has_every_party_column_no_key_and_same_seed_same_rows(fitted, tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_no_message_carries_a_key_or_a_raw_value(fitted, people: pd.DataFrame) -
 def test_under_dp_latents_are_noised_and_charged_to_each_party(people: pd.DataFrame, tmp_path: Path) -> None:
     seen, tap, tap_sent = recorder()
     config = TINY.replace(epsilon=8.0, encoder_share=0.5)
-    synthesizer = VerticalSynthesizer(config).fit(split_parties(people, tmp_path), tap=tap, tap_sent=tap_sent)
+    synthesizer = VerticalSynthesizer(config, engine="local").fit(split_parties(people, tmp_path), tap=tap, tap_sent=tap_sent)
     ledger = synthesizer.ledger_
     assert sorted(p["party"] for p in ledger["parties"]) == sorted(SPLIT)
     assert all(0 < p["epsilon"] <= 8.0 for p in ledger["parties"])
@@ -135,12 +135,6 @@ def test_without_dp_latents_carry_no_noise(fitted) -> None:
     assert len(latents) == 3 and all(np.mean(np.sum(z.astype(float) ** 2, axis=1)) < 3 * TINY.latent_dim for z in latents)
 
 
-def run_bad(people: pd.DataFrame, folder: Path, config: FedtabConfig = TINY, **split: object) -> list[Message]:
-    seen, tap, tap_sent = recorder()
-    VerticalSynthesizer(config).fit(split_parties(people, folder, **split), tap=tap, tap_sent=tap_sent)  # type: ignore[arg-type]
-    return seen
-
-
 def assert_nothing_row_level(seen: list[Message]) -> None:
     assert keys.V_ENCODE not in {t for _, _, t, _ in seen}
 
@@ -154,7 +148,7 @@ def assert_nothing_row_level(seen: list[Message]) -> None:
 def test_bad_input_is_refused_before_anything_row_level(people, tmp_path, edit, error, words) -> None:
     seen, tap, tap_sent = recorder()
     with pytest.raises(error, match=words):
-        VerticalSynthesizer(TINY).fit(split_parties(people, tmp_path, edit=edit), tap=tap, tap_sent=tap_sent)
+        VerticalSynthesizer(TINY, engine="local").fit(split_parties(people, tmp_path, edit=edit), tap=tap, tap_sent=tap_sent)
     assert {t for _, _, t, _ in seen} <= {keys.HELLO, keys.V_DESCRIBE}
 
 
@@ -164,14 +158,14 @@ def test_empty_intersection_is_refused(people: pd.DataFrame, tmp_path: Path) -> 
 
     seen, tap, tap_sent = recorder()
     with pytest.raises(PartyError, match=r"No key in column\(s\) \[.person_id.\] is held by all of parties .*the intersection is empty"):
-        VerticalSynthesizer(TINY).fit(split_parties(people, tmp_path, edit=disjoint), tap=tap, tap_sent=tap_sent)
+        VerticalSynthesizer(TINY, engine="local").fit(split_parties(people, tmp_path, edit=disjoint), tap=tap, tap_sent=tap_sent)
     assert_nothing_row_level(seen)
 
 
 def test_small_intersection_is_refused(people: pd.DataFrame, tmp_path: Path) -> None:
     seen, tap, tap_sent = recorder()
     with pytest.raises(FedtabError, match=r"keys in column\(s\) \['person_id'\] are held by all of parties .*at least 1000"):
-        VerticalSynthesizer(TINY.replace(vertical_min_rows=1000)).fit(split_parties(people, tmp_path), tap=tap, tap_sent=tap_sent)
+        VerticalSynthesizer(TINY.replace(vertical_min_rows=1000), engine="local").fit(split_parties(people, tmp_path), tap=tap, tap_sent=tap_sent)
     assert_nothing_row_level(seen)
 
 
