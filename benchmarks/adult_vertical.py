@@ -167,6 +167,29 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             with args.out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
+    write_results([json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines() if line.strip()],
+                  HERE / "RESULTS_VERTICAL.md")
+
+
+def write_results(rows: list[dict], path: Path) -> None:
+    """The table of every run recorded so far (the JSON lines file), rewritten whole."""
+    def figure(value: object, digits: int = 3) -> str:
+        return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    lines = ["| contender | quality | shapes | pairs (all) | cross-party pairs | within-party pairs | TSTR ROC-AUC (GB) "
+             "| attack AUC | ε spent per party | fit s | load (1 min) |", "|" + "---|" * 11]
+    for r in rows:
+        ledger = "–" if not r.get("ledger") else ", ".join(f"{p} {e:.2f}" for p, e in r["ledger"].items())
+        lines.append(f"| {r['contender']} | {figure(r['quality'])} | {figure(r['shapes'])} | {figure(r['pairs'])} | "
+                     f"{figure(r['cross_pairs'])} | {figure(r['within_pairs'])} | {figure(r['tstr_auc'])} | "
+                     f"{figure(r.get('attack_auc'))} | {ledger} | {figure(r['fit_s'], 0)} | {figure(r['load'], 1)} |")
+    trtr = next((r["trtr_auc"] for r in rows if r.get("trtr_auc") is not None), None)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    marker = "<!-- table: benchmarks/adult_vertical.py writes it -->"
+    head, _, tail = text.partition(marker)
+    tail = tail.split("<!-- end table -->", 1)[1] if "<!-- end table -->" in tail else ""
+    table = "\n".join(lines) + f"\n\nTRTR ROC-AUC (real intersection rows, same classifier): {figure(trtr)}.\n"
+    path.write_text(f"{head}{marker}\n{table}<!-- end table -->{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

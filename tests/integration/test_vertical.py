@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import ConfigError, FedtabError, PartyError
+from fedtab.errors import ConfigError, FedtabError, NotFittedError, PartyError
 from fedtab.federation import keys
 from fedtab.federation.payload import Payload
 from fedtab.federation.vertical_party import frame_bytes
@@ -174,6 +174,8 @@ def test_config_needs_a_key_for_a_vertical_run() -> None:
         FedtabConfig(vertical=True)
     with pytest.raises(ConfigError, match="'vertical' is off"):
         FedtabConfig(key_columns=("person_id",))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        VerticalSynthesizer(TINY).sample(5)
 
 
 def test_cli_writes_one_table_without_keys(people: pd.DataFrame, tmp_path: Path, cli) -> None:
