@@ -97,6 +97,8 @@ def run_fedtab(parties: dict[str, pd.DataFrame], joined: pd.DataFrame, test: pd.
         started = time.perf_counter()
         synthesizer = VerticalSynthesizer(config, engine="local").fit(paths)
         fit_s = time.perf_counter() - started
+    if synthesizer.fit_.rows != len(joined):
+        raise SystemExit(f"PSI found {synthesizer.fit_.rows} shared people; the benchmark's own join has {len(joined)}.")
     synthetic = synthesizer.sample(len(joined), seed=1)
     label = "fedtab vertical" + ("" if epsilon is None else f", ε = {epsilon:g} per party")
     ledger = synthesizer.ledger_
