@@ -135,10 +135,10 @@ def run_sdv(joined: pd.DataFrame, test: pd.DataFrame, args: argparse.Namespace) 
     torch.manual_seed(0)  # SDV has no seed argument; this benchmark process owns its global state
     synthesizer = CTGANSynthesizer(metadata(joined, TABLE), epochs=args.epochs)
     started = time.perf_counter()
-    synthesizer.fit(joined)
+    synthesizer.fit({TABLE.name: joined})
     fit_s = time.perf_counter() - started
     return {"contender": "SDV CTGAN central on the joined rows", "fit_s": fit_s,
-            **scores(joined, synthesizer.sample(len(joined)), test)}
+            **scores(joined, synthesizer.sample(len(joined))[TABLE.name], test)}
 
 
 def main() -> None:
