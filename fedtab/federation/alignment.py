@@ -15,19 +15,20 @@ Messages (``keys.ALIGN_*``), in order:
    The server refuses key types that differ across parties.
 2. ``align_open`` server → leader: the members' public keys. Reply: the leader's keys blinded (PSI
    request, shuffled) and the group secret sealed for each member. Server → each member: the
-   leader's row count. Reply: the member's Bloom filter of its blinded keys (PSI setup).
+   leader's row count. Reply: the member's compressed set (GCS) of its blinded keys (PSI setup).
 3. per member, in name order: ``align_answer`` server → member: the leader's request. Reply: the
    PSI response. ``align_narrow`` server → leader: that member's setup and response. Reply: the
    next request (the keys shared so far, padded with random fillers to the leader's row count and
    shuffled), or after the last member the sorted tags of I.
 4. ``align_order`` server → each member: the tags, its sealed group secret, the leader's public key.
-   Reply: how many tags it matched (all of them, or an error).
+   Reply: the tag count once every tag matched one of its rows (otherwise an error).
 
 What each role learns. The server: row counts, key type classes, |I| (the tag count), and opaque
 bytes (blinded points, sealed secrets, HMAC tags); the padding keeps every request the leader's row
-count long, so the server does not learn how the intersection narrows. A member: the leader's row
-count and, from the tags, which of its own keys are in I — nothing about keys outside I. The leader:
-besides I, **the prefix intersections**: which of its keys the first member holds, which the first
+count long, so the server does not learn how the intersection narrows (if it runs empty, the error
+says after which member). A member: the leader's row count and, from the tags, which of its own
+keys are in I — nothing about keys outside I. The leader: the members' row counts (a compressed set's
+size) and, besides I, **the prefix intersections**: which of its keys the first member holds, which the first
 two hold, and so on (with three parties, the leader learns which of its people the first member
 has). That is the price of building an n-party intersection from two-party PSI without giving the
 server the Venn counts; name as leader the party that may learn it. Honest-but-curious server: a
@@ -71,9 +72,9 @@ ALIGN_MESSAGES: frozenset[str] = frozenset(
 )
 LEADER, MEMBER = "leader", "member"
 _X25519, _CLIENT, _SERVER = "align.x25519", "align.client_key", "align.server_key"
-_REQUEST_ROWS, _PREFIX = "align.request_rows", "align.prefix"
+_REQUEST_ROWS = "align.request_rows"
 ROWS, FINGERPRINT, SHARED = "align.rows", "align.fingerprint", "align.shared"
-_SECRETS = (_X25519, _CLIENT, _SERVER, _REQUEST_ROWS, _PREFIX)
+_SECRETS = (_X25519, _CLIENT, _SERVER, _REQUEST_ROWS)
 
 
 # ---------------------------------------------------------------- server side
@@ -94,7 +95,7 @@ def align_parties(transport: Transport, key_columns: tuple[str, ...], *, min_row
                         config={keys.ALIGN_ROLE: LEADER, keys.ALIGN_PEERS: members, keys.RUN + ".seed": seed}),
         **{p: Payload(config={keys.ALIGN_ROLE: MEMBER, keys.ALIGN_CLIENT_KEYS: leader_rows}) for p in members},
     })
-    request = opened[leader].arrays[keys.ALIGN_REQUEST]
+    request, tags = opened[leader].arrays[keys.ALIGN_REQUEST], np.empty((0, psi.KEY_BYTES), dtype=np.uint8)
     for i, member in enumerate(members):
         answer = _all(transport, keys.ALIGN_ANSWER, {member: Payload(arrays={keys.ALIGN_REQUEST: request})})
         last = i == len(members) - 1
@@ -103,8 +104,14 @@ def align_parties(transport: Transport, key_columns: tuple[str, ...], *, min_row
                     keys.ALIGN_RESPONSE: answer[member].arrays[keys.ALIGN_RESPONSE]},
             config={keys.ALIGN_PEER: member, keys.ALIGN_PEERS: members[: i + 1], keys.ALIGN_LAST: last,
                     keys.ALIGN_MIN_ROWS: min_rows})})
-        request = narrowed[leader].arrays.get(keys.ALIGN_TAGS if last else keys.ALIGN_REQUEST)
-    return _order(transport, request, opened[leader], public[leader], leader, members, key_columns)
+        if last:
+            tags = narrowed[leader].arrays[keys.ALIGN_TAGS]
+        else:
+            request = narrowed[leader].arrays[keys.ALIGN_REQUEST]
+    if len(tags) < min_rows:
+        raise FederationError(f"The leader {leader!r} sent {len(tags)} tags, below min_rows {min_rows}, instead of refusing; "
+                              "run the same fedtab version at every party.")
+    return _order(transport, tags, opened[leader], public[leader], leader, members, key_columns)
 
 
 def _order(transport: Transport, tag_array: np.ndarray, opened: Payload, leader_public: np.ndarray, leader: str,
@@ -243,11 +250,12 @@ def _receive_order(payload: Payload, table: pd.DataFrame, key_columns: tuple[str
     row_of = {mine[i].tobytes(): i for i in range(len(own))}
     received = payload.arrays[keys.ALIGN_TAGS]
     rows = np.array([row_of.get(received[i].tobytes(), -1) for i in range(len(received))], dtype=np.int64)
-    matched = rows[rows >= 0]
+    if (rows < 0).any():
+        raise FederationError(
+            f"Party {party!r} holds no key for {int((rows < 0).sum())} of the {len(rows)} shared keys the leader sent "
+            f"(column(s) {list(key_columns)}): a false positive of the PSI or a corrupted relay. Rerun the alignment.")
     state = {**state, SHARED: psi.to_array(group)}
-    if len(matched) != len(received):
-        return Payload(config={keys.ALIGN_SIZE: len(matched)}), _cleared(state)
-    return Payload(config={keys.ALIGN_SIZE: len(matched)}), _finished(state, matched, table, key_columns)
+    return Payload(config={keys.ALIGN_SIZE: len(rows)}), _finished(state, rows, table, key_columns)
 
 
 def _unseal_group(payload: Payload, state: State, leader_public: bytes, party: str) -> bytes:
@@ -336,10 +344,10 @@ def column_kind(table: pd.DataFrame, column: str, party: str) -> str:
         raise SchemaError(f"Key column {column!r} is missing at party {party!r} (it has columns "
                           f"{private(list(map(str, table.columns)))}). Add it, or declare the key column it has.")
     series = table[column]
-    missing = int(series.isna().sum())
+    missing = int(series.isna().sum()) + int(series.map(lambda v: isinstance(v, str) and not v.strip()).sum())
     if missing:
-        raise PartyError(f"Key column {column!r} of party {party!r} has missing values in {private(missing)} rows; "
-                         "a row without a key cannot be aligned. Drop or fill those rows.")
+        raise PartyError(f"Key column {column!r} of party {party!r} has missing (or blank) values in {private(missing)} "
+                         "rows; a row without a key cannot be aligned. Drop or fill those rows.")
     return _kind(series, column, party)
 
 
@@ -422,6 +430,9 @@ class LocalAlignment:
         self.key_columns = {p: tuple((declared or {}).get(p, key_columns)) for p in self.tables}
         self.states: dict[str, State] = {p: {} for p in self.tables}
         self.timings: dict[str, float] = {}
+        """Seconds per message type, summed over parties (they run one after another here)."""
+        self.critical_path_s = 0.0
+        """Seconds had the parties of each exchange worked at once, as on their own machines."""
         self._tap = tap
 
     @property
@@ -430,6 +441,7 @@ class LocalAlignment:
 
     def exchange(self, message_type: str, payloads: Mapping[str, Payload]) -> dict[str, Payload]:
         replies: dict[str, Payload] = {}
+        slowest = 0.0
         for name, payload in payloads.items():
             if self._tap:
                 self._tap("sent", name, message_type, payload)
@@ -439,11 +451,14 @@ class LocalAlignment:
                                                             self.key_columns[name], name, self.states[name])
             except Exception as error:  # noqa: BLE001 - as a party worker does: a redacted reply
                 reply = error_reply(name, message_type, error)
-            self.timings[message_type] = self.timings.get(message_type, 0.0) + time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.timings[message_type] = self.timings.get(message_type, 0.0) + took
+            slowest = max(slowest, took)
             if self._tap:
                 self._tap("reply", name, message_type, reply)
             reply.raise_if_error(name, message_type)
             replies[name] = reply
+        self.critical_path_s += slowest
         return replies
 
     def aligned(self, party: str) -> pd.DataFrame:

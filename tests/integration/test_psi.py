@@ -11,8 +11,10 @@ import pytest
 
 from fedtab.errors import ConfigError, FederationError, PartyError, SchemaError
 from fedtab.federation import keys
-from fedtab.federation.alignment import ALIGN_MESSAGES, LocalAlignment, align_parties, aligned_rows, shared_secret
+from fedtab.federation.alignment import (ALIGN_MESSAGES, LocalAlignment, align_parties, aligned_rows, canonical_keys,
+                                         shared_secret)
 from fedtab.federation.payload import Payload
+from fedtab.privacy import psi
 
 KEY = ("person_id",)
 PEOPLE = 90
@@ -34,9 +36,9 @@ def _split(seed: int = 0, *, ids: str = "text", people: int = PEOPLE, share: flo
 
 
 def _run(tables: dict[str, pd.DataFrame], *, seed: int = 7, min_rows: int = 1, key: tuple[str, ...] = KEY,
-         tap=None, **kwargs) -> tuple[int, LocalAlignment]:
+         tap=None, leader: str | None = None, **kwargs) -> tuple[int, LocalAlignment]:
     transport = LocalAlignment(tables, key, tap=tap, **kwargs)
-    return align_parties(transport, key, min_rows=min_rows, seed=seed), transport
+    return align_parties(transport, key, min_rows=min_rows, seed=seed, leader=leader), transport
 
 
 def _expected(tables: dict[str, pd.DataFrame]) -> set:
@@ -177,7 +179,8 @@ def test_missing_key_values_are_refused_before_anything_leaves() -> None:
     tables = _split(4)
     tables["registry"].loc[3, "person_id"] = None
     inspector = Inspector([])
-    _refused(tables, PartyError, r"Key column 'person_id' of party 'registry' has missing values", tap=inspector)
+    _refused(tables, PartyError, r"Key column 'person_id' of party 'registry' has missing \(or blank\) values",
+             tap=inspector)
     assert {m[2] for m in inspector.messages} == {keys.ALIGN_CHECK}
 
 
@@ -248,3 +251,77 @@ def test_tampered_sealed_secret_is_refused() -> None:
 
     with pytest.raises(FederationError, match="could not open the group secret"):
         align_parties(Tampering(tables, KEY), KEY, min_rows=1, seed=0)
+
+
+def test_requests_are_padded_so_the_narrowing_stays_hidden() -> None:
+    """Every request the members (and the server) see is the leader's row count long, though the
+    leader's set narrowed after the first member; unpadded, its length would tell the overlap."""
+    tables = _split(8)
+    requests: list[int] = []
+
+    def tap(direction, party, message_type, payload):
+        if direction == "sent" and message_type == keys.ALIGN_ANSWER:
+            requests.append(len(payload.arrays[keys.ALIGN_REQUEST]))
+
+    _run(tables, tap=tap)
+    shared_with_first = len(set(tables["bank"]["person_id"]) & set(tables["insurer"]["person_id"]))
+    assert shared_with_first < len(tables["bank"])
+    assert len(requests) == 2 and requests[0] == requests[1]
+    keys_of = list(map(str, tables["bank"]["person_id"]))
+    unpadded, _ = psi.psi_request(keys_of[:shared_with_first])
+    assert len(unpadded) < requests[1]
+
+
+def test_errors_on_the_wire_carry_no_key_and_no_count() -> None:
+    tables = _split(9)
+    tables["bank"] = pd.concat([tables["bank"], tables["bank"].iloc[[0, 1]]], ignore_index=True)
+    inspector = Inspector(sorted({v for t in tables.values() for v in t["person_id"]}))
+    wire: list[str] = []
+    info = _refused(tables, PartyError, "repeat", tap=lambda d, p, m, payload: (
+        inspector(d, p, m, payload), wire.append(str(payload.config.get(keys.ERROR_MESSAGE, "")))))
+    assert inspector.hits == []
+    assert any("repeat [withheld" in w for w in wire) and not any("repeat 2 keys" in w for w in wire)
+    assert "person-" not in str(info.value)
+
+
+def test_a_named_leader_finds_the_same_intersection() -> None:
+    tables = _split(10)
+    size, transport = _run(tables, leader="registry")
+    assert size == len(_expected(tables))
+    assert _ids_in_order(tables, transport, "bank") == _ids_in_order(tables, transport, "registry")
+    with pytest.raises(ConfigError, match="leader must be one of the parties"):
+        _run(tables, leader="nobody")
+
+
+def test_canonical_keys_unify_forms_of_one_key() -> None:
+    composed, decomposed = "Jos\u00e9", "Jose\u0301"
+    assert canonical_keys(pd.DataFrame({"k": [composed]}), ("k",), "a") == canonical_keys(
+        pd.DataFrame({"k": [decomposed]}), ("k",), "b")
+    numbers = pd.DataFrame({"k": [12, 13]}), pd.DataFrame({"k": [12.0, 13.0]}), pd.DataFrame({"k": [12, 13.0]}, dtype=object)
+    assert {tuple(canonical_keys(t, ("k",), "a")) for t in numbers} == {("12", "13")}
+    assert canonical_keys(pd.DataFrame({"k": [12.5]}), ("k",), "a") == ["12.5"]
+    assert canonical_keys(pd.DataFrame({"k": pd.Categorical(["x", "y"])}), ("k",), "a") == ["x", "y"]
+    stamps = pd.DataFrame({"k": pd.to_datetime(["2024-01-02 03:04:05"])})
+    assert canonical_keys(stamps, ("k",), "a") == ["2024-01-02T03:04:05"]
+    two = pd.DataFrame({"a": ["x", "x"], "b": [1, 2]})
+    assert canonical_keys(two, ("a", "b"), "p") == ['["x","1"]', '["x","2"]']
+    with pytest.raises(PartyError, match="missing \\(or blank\\)"):
+        canonical_keys(pd.DataFrame({"k": ["a", " "]}), ("k",), "p")
+
+
+def test_a_tag_a_member_cannot_match_fails_the_run_instead_of_misaligning() -> None:
+    """What a PSI false positive looks like to a member (a shared key it lacks): the run stops."""
+    tables = _split(11)
+
+    class Corrupting(LocalAlignment):
+        def exchange(self, message_type, payloads):
+            if message_type == keys.ALIGN_ORDER:
+                payloads = {p: Payload(arrays={**m.arrays, keys.ALIGN_TAGS: np.concatenate(
+                    [m.arrays[keys.ALIGN_TAGS], np.full((1, psi.KEY_BYTES), 7, dtype=np.uint8)])}, config=m.config)
+                    for p, m in payloads.items()}
+            return super().exchange(message_type, payloads)
+
+    transport = Corrupting(tables, KEY)
+    with pytest.raises(FederationError, match=r"Party 'insurer' holds no key for 1 of the \d+ shared keys"):
+        align_parties(transport, KEY, min_rows=1, seed=0)
+    assert "align.rows" not in transport.states["insurer"]
