@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from fedtab.federation.payload import Payload
 HERE = Path(__file__).resolve().parent
 PARTIES = ("bank", "insurer", "registry")
 KEY = ("person_id",)
+TABLE_HEAD = ("| keys | intersection | exact / same order | wall | CPU | critical path | per message | bytes | load |\n"
+              "|---|---|---|---|---|---|---|---|---|")
 
 
 def tables(keys_per_party: int, seed: int, share: float = 0.9) -> dict[str, pd.DataFrame]:
@@ -78,7 +81,15 @@ def main() -> None:
         print(rows[-1], flush=True)
     if not args.no_write:
         with open(HERE / "RESULTS_PSI.md", "a", encoding="utf-8") as out:
-            out.write("\n".join(rows) + "\n")
+            out.write("\n".join([f"\n### {_run_label()}\n", TABLE_HEAD, *rows]) + "\n")
+
+
+def _run_label() -> str:
+    """When and on which commit the figures were taken."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE, capture_output=True,
+                           text=True).stdout.strip()
+    return f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit or '?'}{' (modified)' if dirty else ''}"
 
 
 if __name__ == "__main__":

@@ -7,33 +7,36 @@ it holds the intersection I, tags each key with an HMAC under a secret the parti
 tags and sends them (through the server) to every member, who tags its own keys the same way and so
 finds its rows of I in the agreed order.
 
-Messages (``keys.ALIGN_*``), in order:
+Messages (``keys.ALIGN_*``), in order. Every PSI message is sealed from leader to member or back
+(X25519 + ChaCha20-Poly1305 under the public keys pinned at ``align_open``), so the server can
+neither read one nor inject its own guesses into a member's PSI (a PSI server answers any request).
 
 1. ``align_check`` server → every party: the key columns. Reply: each column's type class (number,
    text, datetime...), the row count, a fresh X25519 public key. Keys are checked here, before
    anything derived from one leaves: missing column, missing values, duplicates, mixed types.
    The server refuses key types that differ across parties.
-2. ``align_open`` server → leader: the members' public keys. Reply: the leader's keys blinded (PSI
-   request, shuffled) and the group secret sealed for each member. Server → each member: the
-   leader's row count. Reply: the member's compressed set (GCS) of its blinded keys (PSI setup).
+2. ``align_open`` server → leader: the members' public keys. Reply: its keys blinded (PSI request,
+   shuffled) sealed for the first member, and the group secret sealed for each member. Server → each
+   member: the leader's public key and row count. Reply: its compressed set (GCS) of its blinded
+   keys (PSI setup), sealed for the leader.
 3. per member, in name order: ``align_answer`` server → member: the leader's request. Reply: the
    PSI response. ``align_narrow`` server → leader: that member's setup and response. Reply: the
-   next request (the keys shared so far, padded with random fillers to the leader's row count and
-   shuffled), or after the last member the sorted tags of I.
-4. ``align_order`` server → each member: the tags, its sealed group secret, the leader's public key.
-   Reply: the tag count once every tag matched one of its rows (otherwise an error).
+   next request for the next member (the keys shared so far, padded with random fillers to the
+   leader's row count and shuffled), or after the last member the sorted tags of I.
+4. ``align_order`` server → each member: the tags and its sealed group secret. Reply: the tag
+   count once every tag matched one of its rows (otherwise an error).
 
 What each role learns. The server: row counts, key type classes, |I| (the tag count), and opaque
-bytes (blinded points, sealed secrets, HMAC tags); the padding keeps every request the leader's row
-count long, so the server does not learn how the intersection narrows (if it runs empty, the error
-says after which member). A member: the leader's row count and, from the tags, which of its own
-keys are in I — nothing about keys outside I. The leader: the members' row counts (a compressed set's
-size) and, besides I, **the prefix intersections**: which of its keys the first member holds, which the first
+bytes (ciphertexts, HMAC tags); the padding keeps every request the leader's row count long, so the
+server does not learn how the intersection narrows (if it runs empty, the error says after which
+member). A member: the leader's row count and, from the tags, which of its own keys are in I —
+nothing about keys outside I. The leader: the members' row counts (a compressed set's size) and,
+besides I, **the prefix intersections**: which of its keys the first member holds, which the first
 two hold, and so on (with three parties, the leader learns which of its people the first member
 has). That is the price of building an n-party intersection from two-party PSI without giving the
-server the Venn counts; name as leader the party that may learn it. Honest-but-curious server: a
-server that swapped the X25519 public keys could read the group secret; compare key fingerprints
-out of band where that matters.
+server the Venn counts; name as leader the party that may learn it. The server is trusted to relay
+the X25519 public keys faithfully (honest but curious): one that swapped them from the start could
+sit in the middle; compare key fingerprints out of band where that matters.
 
 Keys. Several key columns combine into one canonical key (a JSON list of the columns' canonical
 texts). A number's canonical text is its integer form when it is whole (``12`` and ``12.0`` are one
@@ -74,7 +77,6 @@ LEADER, MEMBER = "leader", "member"
 _X25519, _CLIENT, _SERVER = "align.x25519", "align.client_key", "align.server_key"
 _REQUEST_ROWS = "align.request_rows"
 ROWS, FINGERPRINT, SHARED = "align.rows", "align.fingerprint", "align.shared"
-_SECRETS = (_X25519, _CLIENT, _SERVER, _REQUEST_ROWS)
 
 
 # ---------------------------------------------------------------- server side
@@ -93,17 +95,20 @@ def align_parties(transport: Transport, key_columns: tuple[str, ...], *, min_row
     opened = _all(transport, keys.ALIGN_OPEN, {
         leader: Payload(arrays={f"{keys.ALIGN_PUBLIC}.{p}": public[p] for p in members},
                         config={keys.ALIGN_ROLE: LEADER, keys.ALIGN_PEERS: members, keys.RUN + ".seed": seed}),
-        **{p: Payload(config={keys.ALIGN_ROLE: MEMBER, keys.ALIGN_CLIENT_KEYS: leader_rows}) for p in members},
+        **{p: Payload(arrays={keys.ALIGN_PUBLIC: public[leader]},
+                      config={keys.ALIGN_ROLE: MEMBER, keys.ALIGN_PEER: leader, keys.ALIGN_CLIENT_KEYS: leader_rows})
+           for p in members},
     })
     request, tags = opened[leader].arrays[keys.ALIGN_REQUEST], np.empty((0, psi.KEY_BYTES), dtype=np.uint8)
     for i, member in enumerate(members):
-        answer = _all(transport, keys.ALIGN_ANSWER, {member: Payload(arrays={keys.ALIGN_REQUEST: request})})
+        answer = _all(transport, keys.ALIGN_ANSWER, {member: Payload(arrays={keys.ALIGN_REQUEST: request},
+                                                                     config={keys.ALIGN_PEER: leader})})
         last = i == len(members) - 1
         narrowed = _all(transport, keys.ALIGN_NARROW, {leader: Payload(
             arrays={keys.ALIGN_SETUP: opened[member].arrays[keys.ALIGN_SETUP],
                     keys.ALIGN_RESPONSE: answer[member].arrays[keys.ALIGN_RESPONSE]},
-            config={keys.ALIGN_PEER: member, keys.ALIGN_PEERS: members[: i + 1], keys.ALIGN_LAST: last,
-                    keys.ALIGN_MIN_ROWS: min_rows})})
+            config={keys.ALIGN_PEER: member, keys.ALIGN_PEERS: members[: i + 1], keys.ALIGN_MIN_ROWS: min_rows,
+                    keys.ALIGN_NEXT: "" if last else members[i + 1]})})
         if last:
             tags = narrowed[leader].arrays[keys.ALIGN_TAGS]
         else:
@@ -111,16 +116,16 @@ def align_parties(transport: Transport, key_columns: tuple[str, ...], *, min_row
     if len(tags) < min_rows:
         raise FederationError(f"The leader {leader!r} sent {len(tags)} tags, below min_rows {min_rows}, instead of refusing; "
                               "run the same fedtab version at every party.")
-    return _order(transport, tags, opened[leader], public[leader], leader, members, key_columns)
+    return _order(transport, tags, opened[leader], leader, members, key_columns)
 
 
-def _order(transport: Transport, tag_array: np.ndarray, opened: Payload, leader_public: np.ndarray, leader: str,
-           members: list[str], key_columns: tuple[str, ...]) -> int:
+def _order(transport: Transport, tag_array: np.ndarray, opened: Payload, leader: str, members: list[str],
+           key_columns: tuple[str, ...]) -> int:
     """Send every member the sorted tags and its sealed secret; all must match every tag."""
     size = len(tag_array)
     replies = _all(transport, keys.ALIGN_ORDER, {p: Payload(
-        arrays={keys.ALIGN_TAGS: tag_array, keys.ALIGN_SEALED: opened.arrays[f"{keys.ALIGN_SEALED}.{p}"],
-                keys.ALIGN_PUBLIC: leader_public}, config={keys.ALIGN_PEER: leader}) for p in members})
+        arrays={keys.ALIGN_TAGS: tag_array, keys.ALIGN_SEALED: opened.arrays[f"{keys.ALIGN_SEALED}.{p}"]},
+        config={keys.ALIGN_PEER: leader}) for p in members})
     differing = {p: int(r.config[keys.ALIGN_SIZE]) for p, r in replies.items() if int(r.config[keys.ALIGN_SIZE]) != size}
     if differing:
         raise FederationError(
@@ -198,41 +203,49 @@ def _open(payload: Payload, table: pd.DataFrame, key_columns: tuple[str, ...], p
     _require(state, _X25519, party, keys.ALIGN_OPEN)
     own = canonical_keys(table, key_columns, party)
     if payload.config[keys.ALIGN_ROLE] == MEMBER:
+        leader = str(payload.config[keys.ALIGN_PEER])
+        state = {**state, _public_key(leader): payload.arrays[keys.ALIGN_PUBLIC]}
         setup, server_key = psi.psi_setup(own, client_keys=int(payload.config[keys.ALIGN_CLIENT_KEYS]))
-        return Payload(arrays={keys.ALIGN_SETUP: psi.to_array(setup)}), {**state, _SERVER: psi.to_array(server_key)}
+        return (Payload(arrays={keys.ALIGN_SETUP: _seal(setup, state, party, leader, "setup")}),
+                {**state, _SERVER: psi.to_array(server_key)})
+    members = [str(p) for p in payload.config[keys.ALIGN_PEERS]]  # type: ignore[union-attr]
+    state = {**state, **{_public_key(p): payload.arrays[f"{keys.ALIGN_PUBLIC}.{p}"] for p in members}}
     group = psi.group_secret(table_digest(table), int(payload.config[keys.RUN + ".seed"]))
-    private_key = psi.to_bytes(state[_X25519])
-    sealed = {f"{keys.ALIGN_SEALED}.{p}": psi.to_array(psi.seal(
-        group, private=private_key, their_public=psi.to_bytes(payload.arrays[f"{keys.ALIGN_PUBLIC}.{p}"]),
-        label=f"{party}|{p}")) for p in payload.config[keys.ALIGN_PEERS]}  # type: ignore[union-attr]
+    sealed = {f"{keys.ALIGN_SEALED}.{p}": _seal(group, state, party, p, "group") for p in members}
     request, state = _padded_request(own, np.arange(len(own)), state)
-    return Payload(arrays={keys.ALIGN_REQUEST: request, **sealed}), {**state, SHARED: psi.to_array(group)}
+    return (Payload(arrays={keys.ALIGN_REQUEST: _seal(request, state, party, members[0], "request"), **sealed}),
+            {**state, SHARED: psi.to_array(group)})
 
 
 def _answer(payload: Payload, table: pd.DataFrame, key_columns: tuple[str, ...], party: str,
             state: State) -> tuple[Payload, State]:
     _require(state, _SERVER, party, keys.ALIGN_ANSWER)
-    response = psi.psi_response(psi.to_bytes(state[_SERVER]), psi.to_bytes(payload.arrays[keys.ALIGN_REQUEST]))
-    return Payload(arrays={keys.ALIGN_RESPONSE: psi.to_array(response)}), state
+    leader = str(payload.config[keys.ALIGN_PEER])
+    request = _unseal(payload.arrays[keys.ALIGN_REQUEST], state, leader, party, "request")
+    response = psi.psi_response(psi.to_bytes(state[_SERVER]), request)
+    return Payload(arrays={keys.ALIGN_RESPONSE: _seal(response, state, party, leader, "response")}), state
 
 
 def _narrow(payload: Payload, table: pd.DataFrame, key_columns: tuple[str, ...], party: str,
             state: State) -> tuple[Payload, State]:
     """Keep the leader's keys the member holds too; then the next padded request, or the tags."""
     _require(state, _CLIENT, party, keys.ALIGN_NARROW)
-    positions = psi.psi_intersection(psi.to_bytes(state[_CLIENT]), psi.to_bytes(payload.arrays[keys.ALIGN_SETUP]),
-                                     psi.to_bytes(payload.arrays[keys.ALIGN_RESPONSE]))
+    member = str(payload.config[keys.ALIGN_PEER])
+    positions = psi.psi_intersection(psi.to_bytes(state[_CLIENT]),
+                                     _unseal(payload.arrays[keys.ALIGN_SETUP], state, member, party, "setup"),
+                                     _unseal(payload.arrays[keys.ALIGN_RESPONSE], state, member, party, "response"))
     rows = state[_REQUEST_ROWS][positions]
     prefix = np.sort(rows[rows >= 0])
     shared_with = [party, *payload.config[keys.ALIGN_PEERS]]  # type: ignore[misc]
     if len(prefix) == 0:
         raise PartyError(f"No key in column(s) {list(key_columns)} is held by all of parties {shared_with} (the leader "
-                         f"{party!r} and, last, {payload.config[keys.ALIGN_PEER]!r}): the intersection is empty. Check "
+                         f"{party!r} and, last, {member!r}): the intersection is empty. Check "
                          "that every party's key columns hold the same kind of id (same format, same source).")
     own = canonical_keys(table, key_columns, party)
-    if not payload.config[keys.ALIGN_LAST]:
+    following = str(payload.config[keys.ALIGN_NEXT])
+    if following:
         request, state = _padded_request(own, prefix, state)
-        return Payload(arrays={keys.ALIGN_REQUEST: request}), state
+        return Payload(arrays={keys.ALIGN_REQUEST: _seal(request, state, party, following, "request")}), state
     _check_size(len(prefix), int(payload.config[keys.ALIGN_MIN_ROWS]), key_columns, shared_with)
     tag_array = psi.tags(psi.derived_secret(psi.to_bytes(state[SHARED]), "order"), [own[i] for i in prefix])
     order = np.argsort(tag_array.view(f"S{psi.KEY_BYTES}").ravel(), kind="stable")
@@ -243,8 +256,7 @@ def _receive_order(payload: Payload, table: pd.DataFrame, key_columns: tuple[str
                    state: State) -> tuple[Payload, State]:
     """Tag this party's own keys as the leader did; the received tags, in order, name its rows of I."""
     _require(state, _X25519, party, keys.ALIGN_ORDER)
-    leader_public = psi.to_bytes(payload.arrays[keys.ALIGN_PUBLIC])
-    group = _unseal_group(payload, state, leader_public, party)
+    group = _unseal(payload.arrays[keys.ALIGN_SEALED], state, str(payload.config[keys.ALIGN_PEER]), party, "group")
     own = canonical_keys(table, key_columns, party)
     mine = psi.tags(psi.derived_secret(group, "order"), own)
     row_of = {mine[i].tobytes(): i for i in range(len(own))}
@@ -258,16 +270,30 @@ def _receive_order(payload: Payload, table: pd.DataFrame, key_columns: tuple[str
     return Payload(config={keys.ALIGN_SIZE: len(rows)}), _finished(state, rows, table, key_columns)
 
 
-def _unseal_group(payload: Payload, state: State, leader_public: bytes, party: str) -> bytes:
+def _public_key(party: str) -> str:
+    return f"{keys.ALIGN_PUBLIC}.{party}"
+
+
+def _seal(message: bytes | np.ndarray, state: State, sender: str, receiver: str, what: str) -> np.ndarray:
+    """``message`` for ``receiver`` alone, under the X25519 key pinned when the alignment opened."""
+    _require(state, _public_key(receiver), sender, f"sealing the {what}")
+    blob = message if isinstance(message, bytes) else psi.to_bytes(message)
+    return psi.to_array(psi.seal(blob, private=psi.to_bytes(state[_X25519]),
+                                 their_public=psi.to_bytes(state[_public_key(receiver)]),
+                                 label=f"{sender}|{receiver}|{what}"))
+
+
+def _unseal(sealed: np.ndarray, state: State, sender: str, receiver: str, what: str) -> bytes:
     from cryptography.exceptions import InvalidTag
 
-    label = f"{payload.config[keys.ALIGN_PEER]}|{party}"
+    _require(state, _public_key(sender), receiver, f"opening the {what}")
     try:
-        return psi.unseal(psi.to_bytes(payload.arrays[keys.ALIGN_SEALED]), private=psi.to_bytes(state[_X25519]),
-                          their_public=leader_public, label=label)
+        return psi.unseal(psi.to_bytes(sealed), private=psi.to_bytes(state[_X25519]),
+                          their_public=psi.to_bytes(state[_public_key(sender)]), label=f"{sender}|{receiver}|{what}")
     except InvalidTag as error:
-        raise FederationError(f"Party {party!r} could not open the group secret sent for it: it was altered or sealed "
-                              "for another party. Rerun the alignment; if it repeats, the relay is tampering.") from error
+        raise FederationError(f"Party {receiver!r} could not open the {what} sent to it as from {sender!r}: it was "
+                              "altered, forged or sealed for another party. Rerun the alignment; if it repeats, the "
+                              "relay is tampering.") from error
 
 
 def _padded_request(own: list[str], rows: np.ndarray, state: State) -> tuple[np.ndarray, State]:
@@ -294,7 +320,8 @@ def _finished(state: State, rows: np.ndarray, table: pd.DataFrame, key_columns: 
 
 
 def _cleared(state: State) -> State:
-    return {k: v for k, v in state.items() if k not in (*_SECRETS, ROWS, FINGERPRINT, SHARED)}
+    """Without any alignment entry: every secret of the protocol, and any earlier result."""
+    return {k: v for k, v in state.items() if not k.startswith("align.")}
 
 
 def _require(state: State, key: str, party: str, message_type: str) -> None:

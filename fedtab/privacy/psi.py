@@ -7,8 +7,9 @@ local to one party and returns bytes that may travel. What each output reveals:
 - ``psi_setup`` / ``psi_response``: the PSI server's keys blinded by its scalar in a compressed set, and
   the client's blinded keys raised to that scalar: only the client, holding c, can test membership.
 - ``psi_intersection``: which of the client's own keys the server holds, on the client.
-- ``seal`` / ``unseal``: a 32-byte secret under X25519 + HKDF + ChaCha20-Poly1305 between two parties;
-  the relay sees public keys and ciphertext.
+- ``seal`` / ``unseal``: bytes under X25519 + HKDF + ChaCha20-Poly1305 between two parties (the group
+  secret, and every PSI message, so the relay can neither read nor inject one); it sees public keys
+  and ciphertext.
 - ``tags``: HMAC-SHA256 of each key under the parties' shared secret: opaque to whoever lacks it.
 
 GCS (Golomb-compressed set) rather than a Bloom filter: openmined.psi's Bloom filter gave 11 false
@@ -105,16 +106,17 @@ def _channel_key(private: bytes, their_public: bytes, label: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=f"fedtab.psi.seal|{label}".encode()).derive(shared)
 
 
-def seal(secret: bytes, *, private: bytes, their_public: bytes, label: str) -> bytes:
-    """``secret`` encrypted for the holder of ``their_public``; ``label`` (sender|receiver) is authenticated."""
+def seal(message: bytes, *, private: bytes, their_public: bytes, label: str) -> bytes:
+    """``message`` encrypted for the holder of ``their_public``; ``label`` (sender|receiver|what) is
+    authenticated, so a relay can neither read it, forge one, nor pass one off as another."""
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
     nonce = secrets.token_bytes(_NONCE)
-    return nonce + ChaCha20Poly1305(_channel_key(private, their_public, label)).encrypt(nonce, secret, label.encode())
+    return nonce + ChaCha20Poly1305(_channel_key(private, their_public, label)).encrypt(nonce, message, label.encode())
 
 
 def unseal(sealed: bytes, *, private: bytes, their_public: bytes, label: str) -> bytes:
-    """The secret ``seal`` encrypted; raises ``cryptography.exceptions.InvalidTag`` if it was altered."""
+    """The message ``seal`` encrypted; raises ``cryptography.exceptions.InvalidTag`` if it was altered."""
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
     key = _channel_key(private, their_public, label)

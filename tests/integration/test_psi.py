@@ -67,6 +67,8 @@ def test_intersection_is_exact_and_every_party_has_the_same_order(ids: str) -> N
         # the value columns were made from the same person index: aligned rows describe the same person
         np.testing.assert_allclose(rows[f"value_{k}"] / (k + 1), transport.aligned("bank")["value_0"])
     assert len({shared_secret(transport.states[p]) for p in tables}) == 1
+    # no scalar, private key or peer key outlives the protocol
+    assert all(set(transport.states[p]) == {"align.rows", "align.fingerprint", "align.shared"} for p in tables)
 
 
 def test_order_is_stable_for_a_seed_and_changes_with_it() -> None:
@@ -249,7 +251,7 @@ def test_tampered_sealed_secret_is_refused() -> None:
                                                            config=payloads["insurer"].config)}
             return super().exchange(message_type, payloads)
 
-    with pytest.raises(FederationError, match="could not open the group secret"):
+    with pytest.raises(FederationError, match="Party .insurer. could not open the group sent to it as from .bank."):
         align_parties(Tampering(tables, KEY), KEY, min_rows=1, seed=0)
 
 
@@ -325,3 +327,47 @@ def test_a_tag_a_member_cannot_match_fails_the_run_instead_of_misaligning() -> N
     with pytest.raises(FederationError, match=r"Party 'insurer' holds no key for 1 of the \d+ shared keys"):
         align_parties(transport, KEY, min_rows=1, seed=0)
     assert "align.rows" not in transport.states["insurer"]
+
+
+def test_a_relay_cannot_query_a_member_with_its_own_guesses() -> None:
+    """A PSI server answers any request: unprotected, a relay that sends its own blinded guesses learns
+    which guesses a member holds (the control). Sealed between leader and member, the member refuses."""
+    tables = _split(12)
+    member_keys = list(tables["insurer"]["person_id"])
+    guesses = [member_keys[0], member_keys[1], "person-999999"]
+    setup, server_key = psi.psi_setup(member_keys, client_keys=len(guesses))
+    request, relay_key = psi.psi_request(guesses)
+    found = psi.psi_intersection(relay_key, setup, psi.psi_response(server_key, request))
+    assert list(found) == [0, 1]
+
+    class Guessing(LocalAlignment):
+        def exchange(self, message_type, payloads):
+            if message_type == keys.ALIGN_ANSWER:
+                payloads = {p: Payload(arrays={keys.ALIGN_REQUEST: psi.to_array(psi.psi_request(guesses)[0])},
+                                       config=m.config) for p, m in payloads.items()}
+            return super().exchange(message_type, payloads)
+
+    with pytest.raises(FederationError, match="Party 'insurer' could not open the request sent to it as from 'bank'"):
+        align_parties(Guessing(tables, KEY), KEY, min_rows=1, seed=0)
+
+
+def test_the_protocol_survives_flowers_records_both_ways() -> None:
+    """Every payload goes through Flower's RecordDict, and every party's state through the ArrayRecord a
+    ClientApp keeps it in (as both engines do): same result."""
+    from flwr.app.metadata import validate_message_type
+
+    from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record
+
+    assert all(validate_message_type(m) for m in ALIGN_MESSAGES)
+
+    class ThroughRecords(LocalAlignment):
+        def exchange(self, message_type, payloads):
+            sent = {p: from_record(to_record(m)) for p, m in payloads.items()}
+            replies = {p: from_record(to_record(r)) for p, r in super().exchange(message_type, sent).items()}
+            self.states = {p: from_state_record(to_state_record(s)) for p, s in self.states.items()}
+            return replies
+
+    tables = _split(13)
+    transport = ThroughRecords(tables, KEY)
+    assert align_parties(transport, KEY, min_rows=1, seed=3) == len(_expected(tables))
+    assert _ids_in_order(tables, transport, "bank") == _ids_in_order(tables, transport, "registry")
