@@ -21,6 +21,7 @@ __all__ = [
     "PartyError",
     "PrivacyBudgetError",
     "SchemaError",
+    "VerticalSynthesizer",
 ]
 __version__ = "0.1.0"
 
@@ -30,4 +31,8 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy so `import fedtab` stays ligh
         from fedtab.synthesizer import FederatedSynthesizer
 
         return FederatedSynthesizer
+    if name == "VerticalSynthesizer":
+        from fedtab.vertical_synthesizer import VerticalSynthesizer
+
+        return VerticalSynthesizer
     raise AttributeError(name)

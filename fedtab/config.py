@@ -109,6 +109,16 @@ class FedtabConfig:
     """Reject an update longer than this many times the median party's (with 3 or more parties); None: no length check."""
     update_bits: int = 32
     """Bits per value of the model updates on the wire: 32 (as they are), 16 (float16 deltas) or 8 (quantised deltas)."""
+    vertical: bool = False
+    """Parties hold different columns about the same people (joined on ``key_columns``); see vertical_coordinator."""
+    key_columns: tuple[str, ...] = ()
+    """Vertical runs: the columns that name a person at every party (aligned by PSI, never modelled)."""
+    vertical_min_rows: int = 50
+    """Vertical runs: the fewest people the parties' intersection may hold before the run is refused."""
+    latent_dim: int = 8
+    """Vertical runs: width of each party's latent (its autoencoder's bottleneck); ``model`` models the latents."""
+    latent_hidden: int = 128
+    """Vertical runs: width of the two hidden layers of each party's autoencoder."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -118,6 +128,7 @@ class FedtabConfig:
         object.__setattr__(self, "public_domain", {str(k): dict(v) for k, v in self.public_domain.items()})
         object.__setattr__(self, "party_budgets", {str(k): float(v) for k, v in self.party_budgets.items()})
         object.__setattr__(self, "columns", {str(k): _kind_word(v) for k, v in self.columns.items()})
+        object.__setattr__(self, "key_columns", tuple(self.key_columns))
 
     def _problems(self) -> list[str]:
         out: list[str] = []
@@ -165,6 +176,27 @@ class FedtabConfig:
         need(self.norm_tolerance is None or (_is_number(self.norm_tolerance) and self.norm_tolerance > 1), "norm_tolerance",
              "None or a number > 1")
         need(self.update_bits in UPDATE_BITS and _is_int(self.update_bits), "update_bits", f"one of {UPDATE_BITS}")
+        out += self._vertical_problems()
+        return out
+
+    def _vertical_problems(self) -> list[str]:
+        out = []
+        keys_ok = isinstance(self.key_columns, (tuple, list)) and all(isinstance(k, str) and k.strip() for k in self.key_columns)
+        if not keys_ok:
+            out.append(f"'key_columns' must be a list of column names; got {self.key_columns!r}. Fix it in the config or --key.")
+        elif self.vertical and not self.key_columns:
+            out.append("'vertical' is on but no key column is set; name the column every party identifies people by "
+                       "(--key person_id or key_columns = [\"person_id\"]).")
+        elif self.key_columns and not self.vertical:
+            out.append(f"'key_columns' {list(self.key_columns)} is set but 'vertical' is off; key columns join a vertical "
+                       "run only. Add --vertical, or drop --key.")
+        if self.vertical and (self.party_epsilon is not None or self.holdout_share or self.target is not None):
+            out.append("A vertical run does not support party_epsilon, holdout_share or target; drop them (record-level "
+                       "--epsilon is supported).")
+        for name, low in (("vertical_min_rows", 1), ("latent_dim", 1), ("latent_hidden", 2)):
+            value = getattr(self, name)
+            if not (_is_int(value) and value >= low):
+                out.append(f"'{name}' must be an int >= {low}; got {value!r}. Fix it in the config or flag.")
         return out
 
     def _party_policy_problems(self) -> list[str]:

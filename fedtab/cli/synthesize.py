@@ -96,6 +96,8 @@ def synthesize(
     min_parties: Annotated[Optional[int], typer.Option("--min-parties", help="Usable updates a training round needs to go on without parties that failed or were rejected; below it the run stops with a resumable checkpoint.", show_default="max(2, half the parties)")] = None,
     update_checks: Annotated[Optional[bool], typer.Option("--update-checks/--no-update-checks", help="Check every update before aggregation (finite, length, row claims).", show_default="on")] = None,
     update_bits: Annotated[Optional[int], typer.Option("--update-bits", help="Bits per value of model updates on the wire: 32, 16 or 8.", show_default=_default("update_bits"))] = None,
+    vertical: Annotated[bool, typer.Option("--vertical", help="Parties hold different columns about the same people, joined on --key by private set intersection.")] = False,
+    key: Annotated[Optional[list[str]], typer.Option("--key", help="Vertical runs: a key column every party identifies people by (never modelled or written); repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
     from fedtab.progress import round_progress
@@ -114,6 +116,8 @@ def synthesize(
                             aggregation=aggregation, min_parties=min_parties, update_checks=update_checks, update_bits=update_bits)
     if column:
         settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
+    if vertical or key:
+        settings = settings.replace(vertical=vertical or None, key_columns=tuple(key) if key else None)
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
     for text in party or []:
         name, source = parse_party(text)
@@ -126,6 +130,9 @@ def synthesize(
     if out_path.suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise ConfigError(f"--out must end in .parquet or .csv; got '{out_path}'.")
 
+    if settings.vertical:
+        _synthesize_vertical(settings, sources, out_path, save_model, output_format, engine, evaluate)
+        return
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(settings, engine=engine)  # type: ignore[arg-type]
     with round_progress(_out, settings.rounds, enabled=output_format == "text") as progress:
@@ -145,6 +152,41 @@ def synthesize(
         typer.echo(json.dumps(summary, indent=2))
     else:
         _print_summary(summary, frame)
+
+
+def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out_path: Path, save_model: Path | None,
+                         output_format: str, engine: str, evaluate: bool) -> None:
+    """A vertical run through the SDK (``VerticalSynthesizer``); federated evaluation is refused, never done by moving rows."""
+    from fedtab.vertical_synthesizer import VerticalSynthesizer, refuse_federated_evaluation
+
+    if evaluate:
+        refuse_federated_evaluation()
+    started = time.perf_counter()
+    synthesizer = VerticalSynthesizer(settings, engine=engine).fit(sources)  # type: ignore[arg-type]
+    sample_started = time.perf_counter()
+    frame = synthesizer.sample()
+    sample_seconds = time.perf_counter() - sample_started
+    export_table(frame, out_path, schema=synthesizer.schema_)
+    if save_model:
+        synthesizer.save(save_model)
+    fit = synthesizer.fit_
+    summary = {"output": str(out_path), "rows": len(frame), "columns": len(frame.columns), "vertical": True,
+               "intersection_rows": fit.rows, "parties": {p: list(info.columns) for p, info in fit.parties.items()},
+               "latent_model": settings.model, "timings_s": {**{k: round(v, 2) for k, v in fit.timings.items()},
+                                                            "sampling_s": round(sample_seconds, 2),
+                                                            "total_s": round(time.perf_counter() - started, 2)},
+               "model_folder": str(save_model) if save_model else None,
+               "privacy": fit.ledger or "none: no differential privacy (pass --epsilon to add it)"}
+    if output_format == "json":
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    table = Table(title="fedtab synthesize --vertical", show_header=False, title_justify="left")
+    table.add_row("output", f"{out_path} ({len(frame)} rows × {len(frame.columns)} columns)")
+    table.add_row("parties", "; ".join(f"{p}: {', '.join(c)}" for p, c in summary["parties"].items()))
+    table.add_row("aligned", f"{fit.rows} people in every party's table (private set intersection)")
+    table.add_row("privacy", summary["privacy"] if isinstance(summary["privacy"], str) else _privacy_text(summary["privacy"]))
+    _out.print(table)
+    _out.print(frame.head(5).to_string(max_colwidth=14))
 
 
 def _write_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]

@@ -44,6 +44,18 @@ DECLARED = "declared"
 RELEASED_SCHEMA = "released_schema"
 PRIVATE_RUN = "private"
 
+# Vertical federation (fedtab/federation/vertical_*.py)
+V_DESCRIBE = "query.vertical_describe"
+V_ENCODE = "train.vertical_latents"
+V_DECODE = "query.vertical_decode"
+KEY_COLUMNS = "key_columns"
+COLUMNS = "columns"
+KINDS = "kinds"
+LATENTS = "latents"
+ENCODER_RELEASES = "encoder_releases"
+PARTITION_SELECTIONS = "partition_selections"
+DECODER_STATE = "fedtab.vertical_decoder"
+
 ALIGN_CHECK = "query.align_check"
 ALIGN_OPEN = "query.align_open"
 ALIGN_ANSWER = "query.align_answer"
