@@ -79,6 +79,8 @@ class HorizontalModel(ABC):
     private_modules: ClassVar[tuple[str, ...]] = ()
     grad_sample_mode: ClassVar[str] = "ghost"
     """Opacus's per-row gradient norms without per-row gradients; "hooks" for a layer called twice in a forward."""
+    device: torch.device = torch.device("cpu")
+    """Where training and sampling run (``fedtab.models.devices.resolve_device``); weights travel on the CPU."""
 
     def __init__(self, plan: TransformPlan, options: Mapping[str, Any] | None = None, *, seed: int = 0,
                  private: bool = False) -> None:
@@ -135,7 +137,7 @@ class HorizontalModel(ABC):
     def non_private_update(self, modules: Modules, optimizers: Optimizers, data: np.ndarray, *, epochs: float,
                            batch_size: int, rng: np.random.Generator) -> dict[str, float]:
         """Shuffled minibatches on the mean ``private_loss``; every optimizer steps; ``public_step`` between."""
-        real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(self.device)
         batch = min(batch_size, len(data))
         steps = max(1, int(round(epochs * len(data) / batch)))
         order = np.concatenate([rng.permutation(len(data)) for _ in range(math.ceil(steps * batch / len(data)))])
@@ -156,6 +158,12 @@ class HorizontalModel(ABC):
     def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
         """Encoded synthetic rows (``plan.decode`` turns them into a table)."""
 
+    def sample_given(self, weights: Weights, num_rows: int, *, seed: int,
+                     fixed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Encoded rows with some columns given (column -> its encoded block); only models that can condition."""
+        raise ConfigError(f"Model '{self.name}' cannot sample with fixed columns (conditions on {sorted(fixed)}); "
+                          "it generates whole rows at once. Train with model = \"argn\", which can.")
+
     def init_weights(self) -> Weights:
         """Global weights before round one, the same for every party given the seed.
 
@@ -175,6 +183,7 @@ class HorizontalModel(ABC):
             modules = self.build_modules()
         for prefix, module in modules.items():
             torch_state.load_module_weights(module, weights, prefix)
+            module.to(self.device)
         return modules
 
     def local_update(

@@ -18,7 +18,8 @@ from fedtab.transformers.protocol import NUM_COUNT, NUM_MISSING
 from fedtab.transformers.vocabulary import Vocabulary
 
 # name -> module that registers it; imported lazily so a broken optional model fails only when asked.
-_PLUGIN_MODULES: dict[str, str] = {"ctgan": "fedtab.models.ctgan", "tvae": "fedtab.models.tvae"}
+_PLUGIN_MODULES: dict[str, str] = {"ctgan": "fedtab.models.ctgan", "tvae": "fedtab.models.tvae",
+                                   "argn": "fedtab.models.argn"}
 _REGISTRY: dict[str, type[HorizontalModel]] = {}
 
 
