@@ -15,6 +15,7 @@ from fedtab.schema import ColumnKind
 
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax")
 ACCOUNTANTS = ("prv", "rdp")
+DEVICES = ("cpu", "cuda", "auto")
 PARTY_CLIP = 0.5
 """Measured on the demo federation (CTGAN defaults, 30 rounds of 1 epoch): a party's update has L2
 norm 0.2-0.4 once training settles (about 0.1 per Adam step, 2-4 steps a round) and up to 11 in the
@@ -97,6 +98,9 @@ class FedtabConfig:
     inference at every party (CLI ``--column NAME=KIND``, TOML ``[columns.NAME] kind = "..."``)."""
     target: str | None = None
     """A column the synthetic table must keep predictable (categorical or boolean); the model conditions on it."""
+    device: str = "cpu"
+    """Where every party trains and sampling runs: "cpu", "cuda" (an error without a GPU) or "auto" (a GPU if
+    torch finds one, else the CPU with a warning). Not run-defining: a resumed or loaded model may change it."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -148,6 +152,7 @@ class FedtabConfig:
              "target", "None or the name of a categorical column")
         out.extend(self._party_policy_problems())
         out += _column_kind_problems(self.columns)
+        need(self.device in DEVICES, "device", f"one of {DEVICES} (auto: a GPU when torch finds one, else the CPU)")
         return out
 
     def _party_policy_problems(self) -> list[str]:

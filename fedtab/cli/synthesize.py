@@ -62,6 +62,17 @@ def parse_columns(texts: list[str]) -> dict[str, str]:
     return kinds
 
 
+def parse_conditions(texts: list[str]) -> dict[str, str]:
+    """``--condition sex=Female`` flags as column -> value; the sampler checks them against the plan."""
+    fixed: dict[str, str] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"--condition must look like NAME=VALUE (e.g. sex=Female); got '{text}'.")
+        fixed[name.strip()] = value.strip()
+    return fixed
+
+
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Model name: ctgan or tvae.", show_default=_default("model"))] = None,
@@ -92,6 +103,8 @@ def synthesize(
     output_format: Annotated[str, typer.Option("--format", help="Summary as 'text' or 'json'.")] = "text",
     metadata: Annotated[Optional[Path], typer.Option("--metadata", help="SDV metadata JSON (SDV 1.x or 2.x) or a fedtab schema: every column's kind, checked against each party instead of inferred.")] = None,
     column: Annotated[Optional[list[str]], typer.Option("--column", help="NAME=KIND sets a column's kind (categorical, numerical, boolean, datetime, id) at every party; repeatable.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda (an error without a GPU) or auto (a GPU if there is one, else the CPU, with a warning): where training and sampling run.", show_default=_default("device"))] = None,
+    condition: Annotated[Optional[list[str]], typer.Option("--condition", help="NAME=VALUE fixes a column in every synthetic row and generates the rest given it (model argn); repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
     from fedtab.progress import round_progress
@@ -106,7 +119,8 @@ def synthesize(
                             public_domain=read_public_domain(public_domain) if public_domain else None,
                             checkpoint=str(checkpoint) if checkpoint else None,
                             party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
-                            party_state_dir=str(party_state_dir) if party_state_dir else None, target=target)
+                            party_state_dir=str(party_state_dir) if party_state_dir else None, target=target,
+                            device=device)
     if column:
         settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     sources: dict[str, object] = dict(demo_parties()) if demo else {}
@@ -128,7 +142,7 @@ def synthesize(
         declared = read_schema(metadata) if metadata else None
         synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed, metadata=declared)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
-    frame = synthesizer.sample()
+    frame = synthesizer.sample(conditions=parse_conditions(condition or []))
     sample_seconds = time.perf_counter() - sample_started
     export_table(frame, out_path, schema=synthesizer.state_.plan.schema)
     if save_model:

@@ -269,6 +269,7 @@ def train(
         keys.RUN + ".options": json.dumps(model.options),
         keys.RUN + ".local_epochs": float(config.local_epochs),
         keys.RUN + ".batch_size": config.batch_size,
+        keys.RUN + ".device": config.device,
     }
     history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
     for round_index in range(start.rounds_done, config.rounds):

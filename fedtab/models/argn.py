@@ -216,7 +216,7 @@ class FederatedARGN(HorizontalModel):
         """A token's draw into the encoded row: the one-hot, or alpha uniform inside its bin."""
         if token.kind == "bin":
             width = 2.0 / token.cardinality
-            inside = torch.rand(len(choice), generator=noise).numpy()
+            inside = torch.rand(len(choice), generator=noise, device="cpu").numpy()
             block[:, token.start] = np.clip(-1.0 + (choice + inside) * width, -1.0, 1.0)
         else:
             block[:, token.start:token.start + token.cardinality] = 0.0

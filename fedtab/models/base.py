@@ -3,7 +3,9 @@ the trainer (``fedtab.models.trainer``) owns seeding, weights, optimizer state a
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedtab.config import DEVICES
 from fedtab.errors import ConfigError
 from fedtab.models import torch_state
 from fedtab.models.privacy import TrainingPrivacy
@@ -208,6 +211,27 @@ class HorizontalModel(ABC):
 
         return trainer.local_update(self, weights, data, epochs=epochs, batch_size=batch_size, round_index=round_index,
                                     party=party, optimizer_state=optimizer_state, privacy=privacy)
+
+
+def resolve_device(word: str) -> torch.device:
+    """The torch device for ``--device``: ``cuda`` needs a GPU; ``auto`` takes one if there is one, else the CPU, and says so."""
+    if word not in DEVICES:
+        raise ConfigError(f"device must be one of {list(DEVICES)}; got {word!r}. Fix --device or device = in the config.")
+    if word == "cpu" or (word == "auto" and not torch.cuda.is_available()):
+        if word == "auto":
+            warnings.warn("device 'auto': torch finds no CUDA GPU here, so training and sampling run on the CPU.",
+                          RuntimeWarning, stacklevel=2)
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "without CUDA (a CPU-only build)"
+        raise ConfigError(f"device 'cuda' asks for a GPU, but torch {torch.__version__}, built {build}, finds none on "
+                          "this machine. Use --device cpu, or --device auto to fall back to the CPU.")
+    return torch.device("cuda")
+
+
+def on_device(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """New tensors on ``device`` inside a plugin's code; nothing on the CPU (the mode costs a hook per op)."""
+    return contextlib.nullcontext() if device.type == "cpu" else device
 
 
 def module_weights(modules: Modules) -> Weights:
