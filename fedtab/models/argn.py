@@ -60,24 +60,32 @@ def tokens_of(plan: Any, bins: int) -> list[Token]:
 
 
 class ARGNetwork(nn.Module):
-    """Embeddings, one masked-context regressor and one head per token."""
+    """Embeddings, one regressor and one head per token; a regressor reads the embeddings of ``reads[token]``.
 
-    def __init__(self, cardinalities: list[int], embedding_dim: int, hidden_dims: list[int]) -> None:
+    A fixed order reads only the tokens before it (half the work of reading every token); a token
+    that reads none gets a constant one, so its head learns the token's marginal.
+    """
+
+    def __init__(self, cardinalities: list[int], reads: list[list[int]], embedding_dim: int,
+                 hidden_dims: list[int]) -> None:
         super().__init__()
         self.cardinalities = cardinalities
+        self.reads = reads
         self.embeddings = nn.ModuleList(nn.Linear(c, embedding_dim, bias=False) for c in cardinalities)
-        context = embedding_dim * len(cardinalities)
-        self.regressors = nn.ModuleList(_mlp(context, hidden_dims) for _ in cardinalities)
+        self.regressors = nn.ModuleList(_mlp(max(1, embedding_dim * len(r)), hidden_dims) for r in reads)
         self.heads = nn.ModuleList(nn.Linear(hidden_dims[-1], c) for c in cardinalities)
-        self.embedding_dim = embedding_dim
 
     def embed(self, one_hots: list[torch.Tensor]) -> torch.Tensor:
         """(batch, tokens, embedding_dim)."""
         return torch.stack([e(x) for e, x in zip(self.embeddings, one_hots)], dim=1)
 
     def logits(self, embedded: torch.Tensor, mask: torch.Tensor, token: int) -> torch.Tensor:
-        """Token ``token``'s logits from the embeddings its row of ``mask`` (tokens, tokens) lets it see."""
-        context = (embedded * mask[token][None, :, None]).flatten(1)
+        """Token ``token``'s logits from the embeddings it reads that its row of ``mask`` lets it see."""
+        reads = self.reads[token]
+        if not reads:
+            context = torch.ones(len(embedded), 1, device=embedded.device)
+        else:
+            context = (embedded[:, reads] * mask[token, reads][None, :, None]).flatten(1)
         return self.heads[token](self.regressors[token](context))
 
     def forward(self, one_hots: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
@@ -139,7 +147,14 @@ class FederatedARGN(HorizontalModel):
 
     def build_modules(self) -> Modules:
         o = self.options
-        return {"argn": ARGNetwork([t.cardinality for t in self.tokens], o["embedding_dim"], list(o["hidden_dims"]))}
+        every = range(len(self.tokens))
+        if o["order"] == "fixed":
+            ranks = self.token_ranks(self.column_order)
+            reads = [[j for j in every if ranks[j] < ranks[i]] for i in every]
+        else:
+            reads = [[j for j in every if j != i] for i in every]
+        cardinalities = [t.cardinality for t in self.tokens]
+        return {"argn": ARGNetwork(cardinalities, reads, o["embedding_dim"], list(o["hidden_dims"]))}
 
     def make_optimizers(self, modules: Modules) -> Optimizers:
         return {"argn": torch.optim.Adam(modules["argn"].parameters(), lr=self.options["learning_rate"])}

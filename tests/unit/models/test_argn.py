@@ -177,3 +177,21 @@ def test_auto_trains_and_samples_on_the_cpu_with_the_same_rows_as_cpu():
         auto = FederatedSynthesizer(FedtabConfig(**common, device="auto"), engine="local").fit(frames)
         if not torch.cuda.is_available():
             assert auto.sample(50, seed=2).equals(cpu.sample(50, seed=2))
+
+
+def test_the_cli_samples_with_a_condition_and_refuses_a_bad_one_or_a_missing_gpu(cli, tmp_path):
+    source = tmp_path / "a.csv"
+    _frame(150, 1).to_csv(source, index=False)
+    out_path = tmp_path / "s.csv"
+    base = ("synthesize", "--party", f"a={source}", "--engine", "local", "--model", "argn", "--rounds", "1",
+            "--rows", "40", "--out", str(out_path))
+    code, out = cli(*base, "--condition", "kind=b")
+    assert code == 0, out
+    assert (pd.read_csv(out_path)["kind"] == "b").all()
+    code, out = cli(*base, "--condition", "kind")
+    assert code == 2 and "--condition must look like NAME=VALUE" in out
+    code, out = cli(*base, "--condition", "kind=zebra")
+    assert code == 2 and "Cannot fix column 'kind' to 'zebra'" in out and "Traceback" not in out
+    if not torch.cuda.is_available():
+        code, out = cli(*base, "--device", "cuda")
+        assert code == 2 and "device 'cuda' asks for a GPU" in out
