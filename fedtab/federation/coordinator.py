@@ -240,7 +240,7 @@ def check_target(config: FedtabConfig, schema: TableSchema) -> None:
     conditional.check_target(schema, config.target)
     if "target" not in get_model_class(config.model).default_options():
         raise ConfigError(f"Model {config.model!r} does not use a declared target (got target {config.target!r}); "
-                          "models that do: ctgan. Drop the target or pick such a model.")
+                          "models that do: argn, ctgan. Drop the target or pick such a model.")
 
 
 def train(
