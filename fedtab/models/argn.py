@@ -214,15 +214,15 @@ class FederatedARGN(HorizontalModel):
             start = min(t.start for t in self.tokens if t.column == column)
             block[:, start:start + values.shape[1]] = values
         given_indices = self.token_indices(torch.from_numpy(block).to(self.device))
-        one_hots = [torch.zeros(rows, t.cardinality, device=self.device) for t in self.tokens]
-        for i in sequence:
+        embedded = torch.zeros(rows, len(self.tokens), network.embeddings[0].out_features, device=self.device)
+        for i in sequence:  # a token not drawn yet is masked out, so its embedding only has to exist
             t = self.tokens[i]
             if t.column in given:
                 choice = given_indices[i]
             else:
-                logits = network.logits(network.embed(one_hots), mask, i)
+                logits = network.logits(embedded, mask, i)
                 choice = torch.multinomial(torch.softmax(logits, dim=1).cpu(), 1, generator=noise)[:, 0].to(self.device)
-            one_hots[i] = F.one_hot(choice, t.cardinality).float()
+            embedded[:, i] = network.embeddings[i](F.one_hot(choice, t.cardinality).float())
             if t.column not in given:
                 self._write(block, t, choice.cpu().numpy(), noise)
         return block
