@@ -93,6 +93,15 @@ class ARGNetwork(nn.Module):
         return [self.logits(embedded, mask, t) for t in range(len(self.cardinalities))]
 
 
+def matched_logits(logits: torch.Tensor, shares: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+    """``logits`` plus one shift per class so that the rows' mean softmax is ``shares`` (each row's ranking kept)."""
+    shift = torch.zeros_like(shares)
+    for _ in range(iterations):
+        mean = torch.softmax(logits + shift, dim=1).mean(dim=0)
+        shift = shift + torch.log(shares / mean.clamp_min(1e-12))
+    return logits + shift
+
+
 def _mlp(width: int, hidden_dims: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for dim in hidden_dims:
@@ -109,7 +118,11 @@ class FederatedARGN(HorizontalModel):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """Sizes measured on Adult (benchmarks/RESULTS_ARGN.md); ``target`` goes last in the order."""
+        """Sizes measured on Adult (benchmarks/RESULTS_ARGN.md); ``target`` goes last in the order.
+
+        ``target_marginal``: an unconditional sample's target follows the plan's released category
+        counts (free post-processing; FedAvg over label-skewed parties moves the target head's level).
+        """
         return {
             "embedding_dim": 16,
             "hidden_dims": [128],
@@ -118,6 +131,7 @@ class FederatedARGN(HorizontalModel):
             "order": "fixed",
             "first_columns": "",
             "target": None,
+            "target_marginal": True,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -204,11 +218,24 @@ class FederatedARGN(HorizontalModel):
             for start in range(0, num_rows, SAMPLE_CHUNK):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 given = {c: np.broadcast_to(b, (num_rows, b.shape[1]))[start:start + rows] for c, b in fixed.items()}
-                out[start:start + rows] = self._sample_chunk(network, mask, sequence, rows, given, noise)
+                out[start:start + rows] = self._sample_chunk(network, mask, sequence, rows, given, noise,
+                                                             self._target_shares(fixed))
         return out
 
+    def _target_shares(self, fixed: Mapping[str, np.ndarray]) -> tuple[int, torch.Tensor] | None:
+        """(target token, its released category shares) when an unconditional sample should match them."""
+        target = self.options["target"]
+        if target is None or fixed or not self.options["target_marginal"]:
+            return None
+        counts = np.clip(np.asarray(next(c for c in self.plan.columns if c.name == target).counts, dtype=np.float64), 0, None)
+        if counts.sum() <= 0:
+            return None
+        token = next(i for i, t in enumerate(self.tokens) if t.column == target)
+        return token, torch.from_numpy(np.maximum(counts / counts.sum(), 1e-6)).float().to(self.device)
+
     def _sample_chunk(self, network: ARGNetwork, mask: torch.Tensor, sequence: list[int], rows: int,
-                      given: Mapping[str, np.ndarray], noise: torch.Generator) -> np.ndarray:
+                      given: Mapping[str, np.ndarray], noise: torch.Generator,
+                      target: tuple[int, torch.Tensor] | None) -> np.ndarray:
         block = np.zeros((rows, self.plan.output_dim), dtype=np.float32)
         for column, values in given.items():
             start = min(t.start for t in self.tokens if t.column == column)
@@ -221,6 +248,8 @@ class FederatedARGN(HorizontalModel):
                 choice = given_indices[i]
             else:
                 logits = network.logits(embedded, mask, i)
+                if target is not None and target[0] == i:
+                    logits = matched_logits(logits, target[1])
                 choice = torch.multinomial(torch.softmax(logits, dim=1).cpu(), 1, generator=noise)[:, 0].to(self.device)
             embedded[:, i] = network.embeddings[i](F.one_hot(choice, t.cardinality).float())
             if t.column not in given:

@@ -195,3 +195,20 @@ def test_the_cli_samples_with_a_condition_and_refuses_a_bad_one_or_a_missing_gpu
     if not torch.cuda.is_available():
         code, out = cli(*base, "--device", "cuda")
         assert code == 2 and "device 'cuda' asks for a GPU" in out
+
+
+def test_an_unconditional_sample_matches_the_targets_released_shares(plan_and_data):
+    plan, _ = plan_and_data
+    column = next(c for c in plan.columns if c.name == "kind")
+    released = dict(zip(column.vocabulary, np.asarray(column.counts) / np.sum(column.counts)))
+    shares = {}
+    for matched in (False, True):
+        model = create_model("argn", plan, {**SMALL, "target": "kind", "target_marginal": matched}, seed=0)
+        weights = model.init_weights()
+        head = next(i for i, t in enumerate(model.tokens) if t.column == "kind")
+        weights[f"argn.heads.{head}.bias"] = np.array([6.0, 0.0, 0.0], dtype=np.float32)  # a drifted target head
+        frame = plan.decode(model.sample(weights, 2000, seed=1), np.random.default_rng(0))
+        shares[matched] = frame["kind"].value_counts(normalize=True)
+    first = column.vocabulary[0]
+    assert shares[False][first] > 0.9  # control: the drifted head writes the first category almost always
+    assert all(abs(shares[True][k] - v) < 0.03 for k, v in released.items()), (shares[True], released)
