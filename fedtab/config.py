@@ -16,6 +16,7 @@ from fedtab.schema import ColumnKind
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax", "median", "trimmed-mean", "krum")
 UPDATE_BITS = (32, 16, 8)
 ACCOUNTANTS = ("prv", "rdp")
+DEVICES = ("cpu", "cuda", "auto")
 PARTY_CLIP = 0.5
 """Measured on the demo federation (CTGAN defaults, 30 rounds of 1 epoch): a party's update has L2
 norm 0.2-0.4 once training settles (about 0.1 per Adam step, 2-4 steps a round) and up to 11 in the
@@ -119,6 +120,9 @@ class FedtabConfig:
     """Vertical runs: width of each party's latent (its autoencoder's bottleneck); ``model`` models the latents."""
     latent_hidden: int = 128
     """Vertical runs: width of the two hidden layers of each party's autoencoder."""
+    device: str = "cpu"
+    """Where every party trains and sampling runs: "cpu", "cuda" (an error without a GPU) or "auto" (a GPU if
+    torch finds one, else the CPU with a warning). Not run-defining: a resumed or loaded model may change it."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -171,6 +175,7 @@ class FedtabConfig:
              "target", "None or the name of a categorical column")
         out.extend(self._party_policy_problems())
         out += _column_kind_problems(self.columns)
+        need(self.device in DEVICES, "device", f"one of {DEVICES} (auto: a GPU when torch finds one, else the CPU)")
         need(self.min_parties is None or (_is_int(self.min_parties) and self.min_parties >= 1), "min_parties", "None or an int >= 1")
         need(isinstance(self.update_checks, bool), "update_checks", "true or false")
         need(self.norm_tolerance is None or (_is_number(self.norm_tolerance) and self.norm_tolerance > 1), "norm_tolerance",

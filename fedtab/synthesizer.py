@@ -22,6 +22,7 @@ from fedtab.federation.local import LocalTransport, Tap
 from fedtab.federation.party import StagedParty, held_out_rows
 from fedtab.federation.schema_round import SchemaDeclaration, merged_schema, released_party_schema
 from fedtab.model_state import ModelState
+from fedtab.models.base import resolve_device
 from fedtab.progress import progress_display
 from fedtab.export import export_table
 from fedtab.sampler import sample_table, spell
@@ -96,6 +97,7 @@ class FederatedSynthesizer:
             raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         resume = None if resume_from is None else load_checkpoint(resume_from)
         config = self._resolved_config(resume)
+        resolve_device(config.device)  # cuda without a GPU fails here, before any party starts
         if evaluate is not None and (config.private or config.party_epsilon is not None):
             raise ConfigError(EVALUATE_UNDER_DP)
         if evaluate is not None and config.holdout_share == 0:
@@ -138,15 +140,19 @@ class FederatedSynthesizer:
         return run_simulation(staged, config=config, declaration=declaration, progress=progress, tap=tap, after_training=after_training,
                               resume=resume)
 
-    def sample(self, num_rows: int | None = None, *, seed: int | None = None, spelled: bool = True) -> pd.DataFrame:
+    def sample(self, num_rows: int | None = None, *, seed: int | None = None, spelled: bool = True,
+               conditions: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Synthetic rows in the real schema; the same seed gives the same rows.
 
         ``spelled`` writes values as the parties' files do (boolean words such as 'Yes'/'No', a text
         column's missing marker such as '?'); ``False`` gives the schema's dtypes (bool, nulls).
+        ``conditions`` (column -> value, e.g. ``{"sex": "Female"}``) fixes those columns in every row
+        and generates the others given them; only models that can condition (argn) accept it.
         """
         state = self._state()
         rows = num_rows if num_rows is not None else (state.config.rows or sum(state.parties.values()))
-        frame = sample_table(state, rows, seed=state.config.seed if seed is None else seed)
+        frame = sample_table(state, rows, seed=state.config.seed if seed is None else seed, conditions=conditions,
+                             device=self._resolved_config(state).device)
         return spell(frame, state.plan.schema) if spelled else frame
 
     def write(self, path: str | Path, num_rows: int | None = None, *, seed: int | None = None) -> Path:

@@ -62,9 +62,20 @@ def parse_columns(texts: list[str]) -> dict[str, str]:
     return kinds
 
 
+def parse_conditions(texts: list[str]) -> dict[str, str]:
+    """``--condition sex=Female`` flags as column -> value; the sampler checks them against the plan."""
+    fixed: dict[str, str] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"--condition must look like NAME=VALUE (e.g. sex=Female); got '{text}'.")
+        fixed[name.strip()] = value.strip()
+    return fixed
+
+
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan or tvae.", show_default=_default("model"))] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan, tvae or argn.", show_default=_default("model"))] = None,
     rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.", show_default=_default("rounds"))] = None,
     local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.", show_default=_default("local_epochs"))] = None,
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write.", show_default="as many as the parties hold")] = None,
@@ -98,6 +109,8 @@ def synthesize(
     update_bits: Annotated[Optional[int], typer.Option("--update-bits", help="Bits per value of model updates on the wire: 32, 16 or 8.", show_default=_default("update_bits"))] = None,
     vertical: Annotated[bool, typer.Option("--vertical", help="Parties hold different columns about the same people, joined on --key by private set intersection.")] = False,
     key: Annotated[Optional[list[str]], typer.Option("--key", help="Vertical runs: a key column every party identifies people by (never modelled or written); repeatable.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda (an error without a GPU) or auto (a GPU if there is one, else the CPU, with a warning): where training and sampling run.", show_default=_default("device"))] = None,
+    condition: Annotated[Optional[list[str]], typer.Option("--condition", help="NAME=VALUE fixes a column in every synthetic row and generates the rest given it (model argn); repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
     from fedtab.progress import round_progress
@@ -113,7 +126,8 @@ def synthesize(
                             checkpoint=str(checkpoint) if checkpoint else None,
                             party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
                             party_state_dir=str(party_state_dir) if party_state_dir else None, target=target,
-                            aggregation=aggregation, min_parties=min_parties, update_checks=update_checks, update_bits=update_bits)
+                            aggregation=aggregation, min_parties=min_parties, update_checks=update_checks, update_bits=update_bits,
+                            device=device)
     if column:
         settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     if vertical or key:
@@ -140,7 +154,7 @@ def synthesize(
         declared = read_schema(metadata) if metadata else None
         synthesizer.fit(sources, progress=progress, evaluate=request, resume_from=resumed, metadata=declared)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
-    frame = synthesizer.sample()
+    frame = synthesizer.sample(conditions=parse_conditions(condition or []))
     sample_seconds = time.perf_counter() - sample_started
     export_table(frame, out_path, schema=synthesizer.state_.plan.schema)
     if save_model:

@@ -266,7 +266,7 @@ def check_target(config: FedtabConfig, schema: TableSchema) -> None:
     conditional.check_target(schema, config.target)
     if "target" not in get_model_class(config.model).default_options():
         raise ConfigError(f"Model {config.model!r} does not use a declared target (got target {config.target!r}); "
-                          "models that do: ctgan. Drop the target or pick such a model.")
+                          "models that do: argn, ctgan. Drop the target or pick such a model.")
 
 
 def train(
@@ -302,6 +302,7 @@ def train(
         keys.RUN + ".local_epochs": float(config.local_epochs),
         keys.RUN + ".batch_size": config.batch_size,
         **({keys.UPDATE_BITS: config.update_bits} if config.update_bits != 32 else {}),
+        keys.RUN + ".device": config.device,
     }
     history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
     # Under party-level DP every update is clipped to party_clip, which already bounds a long one: no length check there.

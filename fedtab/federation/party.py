@@ -139,7 +139,7 @@ class PartyWorker:
         privacy, guarded = self._training_privacy(c, state)
         data = _encoded_rows(self.party, plan_json, seed, keys.DP_NOISE in c)
         model = create_model(str(c[keys.RUN + ".model"]), _plan(plan_json), json.loads(str(c[keys.RUN + ".options"])),
-                             seed=seed, private=privacy is not None)
+                             seed=seed, private=privacy is not None, device=str(c.get(keys.RUN + ".device", "cpu")))
         update = model.local_update(
             dict(payload.arrays),
             data,

@@ -3,7 +3,9 @@ the trainer (``fedtab.models.trainer``) owns seeding, weights, optimizer state a
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedtab.config import DEVICES
 from fedtab.errors import ConfigError
 from fedtab.models import torch_state
 from fedtab.models.privacy import TrainingPrivacy
@@ -79,6 +82,8 @@ class HorizontalModel(ABC):
     private_modules: ClassVar[tuple[str, ...]] = ()
     grad_sample_mode: ClassVar[str] = "ghost"
     """Opacus's per-row gradient norms without per-row gradients; "hooks" for a layer called twice in a forward."""
+    device: torch.device = torch.device("cpu")
+    """Where training and sampling run (``fedtab.models.devices.resolve_device``); weights travel on the CPU."""
 
     def __init__(self, plan: TransformPlan, options: Mapping[str, Any] | None = None, *, seed: int = 0,
                  private: bool = False) -> None:
@@ -135,7 +140,7 @@ class HorizontalModel(ABC):
     def non_private_update(self, modules: Modules, optimizers: Optimizers, data: np.ndarray, *, epochs: float,
                            batch_size: int, rng: np.random.Generator) -> dict[str, float]:
         """Shuffled minibatches on the mean ``private_loss``; every optimizer steps; ``public_step`` between."""
-        real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(self.device)
         batch = min(batch_size, len(data))
         steps = max(1, int(round(epochs * len(data) / batch)))
         order = np.concatenate([rng.permutation(len(data)) for _ in range(math.ceil(steps * batch / len(data)))])
@@ -156,6 +161,12 @@ class HorizontalModel(ABC):
     def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
         """Encoded synthetic rows (``plan.decode`` turns them into a table)."""
 
+    def sample_given(self, weights: Weights, num_rows: int, *, seed: int,
+                     fixed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Encoded rows with some columns given (column -> its encoded block); only models that can condition."""
+        raise ConfigError(f"Model '{self.name}' cannot sample with fixed columns (conditions on {sorted(fixed)}); "
+                          "it generates whole rows at once. Train with model = \"argn\", which can.")
+
     def init_weights(self) -> Weights:
         """Global weights before round one, the same for every party given the seed.
 
@@ -175,6 +186,7 @@ class HorizontalModel(ABC):
             modules = self.build_modules()
         for prefix, module in modules.items():
             torch_state.load_module_weights(module, weights, prefix)
+            module.to(self.device)
         return modules
 
     def local_update(
@@ -199,6 +211,27 @@ class HorizontalModel(ABC):
 
         return trainer.local_update(self, weights, data, epochs=epochs, batch_size=batch_size, round_index=round_index,
                                     party=party, optimizer_state=optimizer_state, privacy=privacy)
+
+
+def resolve_device(word: str) -> torch.device:
+    """The torch device for ``--device``: ``cuda`` needs a GPU; ``auto`` takes one if there is one, else the CPU, and says so."""
+    if word not in DEVICES:
+        raise ConfigError(f"device must be one of {list(DEVICES)}; got {word!r}. Fix --device or device = in the config.")
+    if word == "cpu" or (word == "auto" and not torch.cuda.is_available()):
+        if word == "auto":
+            warnings.warn("device 'auto': torch finds no CUDA GPU here, so training and sampling run on the CPU.",
+                          RuntimeWarning, stacklevel=2)
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "without CUDA (a CPU-only build)"
+        raise ConfigError(f"device 'cuda' asks for a GPU, but torch {torch.__version__}, built {build}, finds none on "
+                          "this machine. Use --device cpu, or --device auto to fall back to the CPU.")
+    return torch.device("cuda")
+
+
+def on_device(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """New tensors on ``device`` inside a plugin's code; nothing on the CPU (the mode costs a hook per op)."""
+    return contextlib.nullcontext() if device.type == "cpu" else device
 
 
 def module_weights(modules: Modules) -> Weights:

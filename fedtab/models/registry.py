@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from fedtab.errors import ConfigError
-from fedtab.models.base import HorizontalModel
+from fedtab.models.base import HorizontalModel, resolve_device
 from fedtab.schema import ColumnKind, TableSchema
 from fedtab.transformers import TransformPlan
 from fedtab.transformers.assemble import PlanInputs, build_plan
@@ -18,7 +18,8 @@ from fedtab.transformers.protocol import NUM_COUNT, NUM_MISSING
 from fedtab.transformers.vocabulary import Vocabulary
 
 # name -> module that registers it; imported lazily so a broken optional model fails only when asked.
-_PLUGIN_MODULES: dict[str, str] = {"ctgan": "fedtab.models.ctgan", "tvae": "fedtab.models.tvae"}
+_PLUGIN_MODULES: dict[str, str] = {"ctgan": "fedtab.models.ctgan", "tvae": "fedtab.models.tvae",
+                                   "argn": "fedtab.models.argn"}
 _REGISTRY: dict[str, type[HorizontalModel]] = {}
 
 
@@ -44,8 +45,10 @@ def get_model_class(name: str) -> type[HorizontalModel]:
 
 
 def create_model(name: str, plan: TransformPlan, options: Mapping[str, Any] | None = None, *, seed: int = 0,
-                 private: bool = False) -> HorizontalModel:
-    return get_model_class(name)(plan, options, seed=seed, private=private)
+                 private: bool = False, device: str = "cpu") -> HorizontalModel:
+    model = get_model_class(name)(plan, options, seed=seed, private=private)
+    model.device = resolve_device(device)
+    return model
 
 
 def resolved_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:

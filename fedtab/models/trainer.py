@@ -18,7 +18,7 @@ from torch import nn
 
 from fedtab.errors import ConfigError
 from fedtab.models import torch_state
-from fedtab.models.base import HorizontalModel, LocalUpdate, Modules, Optimizers, Weights, module_weights
+from fedtab.models.base import HorizontalModel, LocalUpdate, Modules, Optimizers, Weights, module_weights, on_device
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.rng import isolated_torch_seed, numpy_rng
 
@@ -33,7 +33,7 @@ def local_update(model: HorizontalModel, weights: Weights, data: np.ndarray, *, 
     _check_privacy(model, privacy, party, round_index)
     rng = numpy_rng(model.seed, "train", party, round_index)
     accountant_state = None
-    with isolated_torch_seed(model.seed, "train", party, round_index):
+    with isolated_torch_seed(model.seed, "train", party, round_index), on_device(model.device):
         modules = model.load_modules(weights)
         optimizers = model.make_optimizers(modules)
         for name, optimizer in optimizers.items():
@@ -72,7 +72,7 @@ def _private_round(model: HorizontalModel, modules: Modules, optimizers: Optimiz
 
     steps = privacy.steps_for(epochs)
     accountant = party_accountant(privacy.accountant_state, party)
-    real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+    real = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(model.device)
     private = _private_part(model, modules)
     optimizer = _private_optimizer(model, optimizers, private, party)
     public_view = {**modules, **{name: FrozenView(modules[name]) for name in model.private_modules}}

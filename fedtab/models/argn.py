@@ -1,0 +1,284 @@
+"""Federated autoregressive tabular network (the TabularARGN design): each column predicted from those before it.
+
+Every column becomes tokens read straight off the plan's encoded row, so the plan's encoders stay
+the only statistics released and DP accounting is unchanged: a categorical is its category index;
+a numerical is its (missing flag,) mixture mode and its within-mode scalar alpha in [-1, 1] cut
+into ``bins`` equal bins (decoded as a uniform draw inside the bin). Each token has an embedding
+(one-hot times a bias-free ``Linear``, which Opacus's ghost clipping handles) and a regressor that
+reads the embeddings of the tokens before it in the column order, masked; the loss is the sum of
+the tokens' cross-entropies. With ``order = "random"`` every batch draws a new column order
+(TabularARGN's flexible mode), so sampling may fix any columns; ``"fixed"`` trains one order (the
+schema's, ``first_columns`` in front, the declared target last) and can fix only a prefix of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fedtab.errors import ConfigError
+from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
+from fedtab.models.registry import register
+from fedtab.rng import isolated_torch_seed, torch_generator
+from fedtab.transformers.plan import NUMERIC_KINDS
+
+SAMPLE_CHUNK = 8192
+ORDERS = ("fixed", "random")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One predicted unit: which column it belongs to, where its one-hot (or alpha) sits in the encoded row."""
+
+    column: str
+    kind: str  # "category", "missing", "mode" or "bin"
+    start: int
+    cardinality: int
+
+
+def tokens_of(plan: Any, bins: int) -> list[Token]:
+    """The plan's encoded columns as tokens; a numerical's missing flag comes before its mode, its bin after."""
+    out: list[Token] = []
+    start = 0
+    for column in plan.encoded_columns:
+        if column.kind in NUMERIC_KINDS:
+            k = len(column.means)
+            if column.has_missing:
+                out.append(Token(column.name, "missing", start + 1 + k, 2))
+            out.append(Token(column.name, "mode", start + 1, k))
+            out.append(Token(column.name, "bin", start, bins))
+        else:
+            out.append(Token(column.name, "category", start, column.width))
+        start += column.width
+    return out
+
+
+class ARGNetwork(nn.Module):
+    """Embeddings, one regressor and one head per token; a regressor reads the embeddings of ``reads[token]``.
+
+    A fixed order reads only the tokens before it (half the work of reading every token); a token
+    that reads none gets a constant one, so its head learns the token's marginal.
+    """
+
+    def __init__(self, cardinalities: list[int], reads: list[list[int]], embedding_dim: int,
+                 hidden_dims: list[int]) -> None:
+        super().__init__()
+        self.cardinalities = cardinalities
+        self.reads = reads
+        self.embeddings = nn.ModuleList(nn.Linear(c, embedding_dim, bias=False) for c in cardinalities)
+        self.regressors = nn.ModuleList(_mlp(max(1, embedding_dim * len(r)), hidden_dims) for r in reads)
+        self.heads = nn.ModuleList(nn.Linear(hidden_dims[-1], c) for c in cardinalities)
+
+    def embed(self, one_hots: list[torch.Tensor]) -> torch.Tensor:
+        """(batch, tokens, embedding_dim)."""
+        return torch.stack([e(x) for e, x in zip(self.embeddings, one_hots)], dim=1)
+
+    def logits(self, embedded: torch.Tensor, mask: torch.Tensor, token: int) -> torch.Tensor:
+        """Token ``token``'s logits from the embeddings it reads that its row of ``mask`` lets it see."""
+        reads = self.reads[token]
+        if not reads:
+            context = torch.ones(len(embedded), 1, device=embedded.device)
+        else:
+            context = (embedded[:, reads] * mask[token, reads][None, :, None]).flatten(1)
+        return self.heads[token](self.regressors[token](context))
+
+    def forward(self, one_hots: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
+        embedded = self.embed(one_hots)
+        return [self.logits(embedded, mask, t) for t in range(len(self.cardinalities))]
+
+
+def matched_logits(logits: torch.Tensor, shares: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+    """``logits`` plus one shift per class so that the rows' mean softmax is ``shares`` (each row's ranking kept)."""
+    shift = torch.zeros_like(shares)
+    for _ in range(iterations):
+        mean = torch.softmax(logits + shift, dim=1).mean(dim=0)
+        shift = shift + torch.log(shares / mean.clamp_min(1e-12))
+    return logits + shift
+
+
+def _mlp(width: int, hidden_dims: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for dim in hidden_dims:
+        layers += [nn.Linear(width, dim), nn.ReLU()]
+        width = dim
+    return nn.Sequential(*layers)
+
+
+@register("argn")
+class FederatedARGN(HorizontalModel):
+    """An autoregressive network over the plan's tokens, trained locally on cross-entropy and averaged."""
+
+    private_modules = ("argn",)
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Sizes measured on Adult (benchmarks/RESULTS_ARGN.md); ``target`` goes last in the order.
+
+        ``target_marginal``: an unconditional sample's target follows the plan's released category
+        counts (free post-processing; FedAvg over label-skewed parties moves the target head's level).
+        """
+        return {
+            "embedding_dim": 16,
+            "hidden_dims": [128],
+            "bins": 40,
+            "learning_rate": 2e-3,
+            "order": "fixed",
+            "first_columns": "",
+            "target": None,
+            "target_marginal": True,
+        }
+
+    def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(plan, options, seed=seed, private=private)
+        if self.options["order"] not in ORDERS:
+            raise ConfigError(f"Model 'argn' takes order = one of {list(ORDERS)}; got {self.options['order']!r}. "
+                              "Fix [model.options] in the config.")
+        self.tokens = tokens_of(plan, self.options["bins"])
+        self.columns = list(dict.fromkeys(t.column for t in self.tokens))
+        self.column_order = self._training_order()
+
+    def _training_order(self) -> list[str]:
+        """The schema's order with ``first_columns`` in front and the target last; refuses an impossible order."""
+        first = [c.strip() for c in self.options["first_columns"].split(",") if c.strip()]
+        target = self.options["target"]
+        problems = [f"'{c}' is not a modelled column" for c in dict.fromkeys(first) if c not in self.columns]
+        problems += [f"'{c}' is named twice" for c in dict.fromkeys(first) if first.count(c) > 1]
+        if target is not None and target not in self.columns:
+            problems.append(f"the target '{target}' is not a modelled column")
+        if target is not None and target in first:
+            problems.append(f"the target '{target}' is listed first but goes last")
+        if problems:
+            raise ConfigError("Model 'argn' cannot train the column order asked for: " + "; ".join(problems)
+                              + f". Its columns are {self.columns}. Fix first_columns or target in [model.options].")
+        rest = [c for c in self.columns if c not in first and c != target]
+        return first + rest + ([target] if target is not None else [])
+
+    def build_modules(self) -> Modules:
+        o = self.options
+        every = range(len(self.tokens))
+        if o["order"] == "fixed":
+            ranks = self.token_ranks(self.column_order)
+            reads = [[j for j in every if ranks[j] < ranks[i]] for i in every]
+        else:
+            reads = [[j for j in every if j != i] for i in every]
+        cardinalities = [t.cardinality for t in self.tokens]
+        return {"argn": ARGNetwork(cardinalities, reads, o["embedding_dim"], list(o["hidden_dims"]))}
+
+    def make_optimizers(self, modules: Modules) -> Optimizers:
+        return {"argn": torch.optim.Adam(modules["argn"].parameters(), lr=self.options["learning_rate"])}
+
+    def private_loss(self, modules: Modules, real: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Each row's summed cross-entropy over its tokens, each predicted from the tokens before it."""
+        order = self.column_order if self.options["order"] == "fixed" else list(rng.permutation(self.columns))
+        targets = self.token_indices(real)
+        one_hots = [F.one_hot(y, t.cardinality).to(real.dtype) for y, t in zip(targets, self.tokens)]
+        logits = modules["argn"](one_hots, self.token_mask(order))
+        return torch.stack([F.cross_entropy(z, y, reduction="none") for z, y in zip(logits, targets)], dim=1).sum(dim=1)
+
+    def token_indices(self, encoded: torch.Tensor) -> list[torch.Tensor]:
+        """Each token's class per row: argmax of its one-hot, or alpha's bin."""
+        out = []
+        for t in self.tokens:
+            if t.kind == "bin":
+                alpha = encoded[:, t.start].clamp(-1.0, 1.0)
+                out.append(((alpha + 1.0) / 2.0 * t.cardinality).long().clamp(0, t.cardinality - 1))
+            else:
+                out.append(encoded[:, t.start:t.start + t.cardinality].argmax(dim=1))
+        return out
+
+    def token_ranks(self, column_order: list[str]) -> np.ndarray:
+        """Each token's place in the sequence: columns in ``column_order``, a column's tokens in plan order."""
+        rank = {c: i for i, c in enumerate(column_order)}
+        return np.argsort(np.lexsort((np.arange(len(self.tokens)), [rank[t.column] for t in self.tokens])))
+
+    def token_mask(self, column_order: list[str]) -> torch.Tensor:
+        """(tokens, tokens): 1 where token j comes before token i."""
+        ranks = self.token_ranks(column_order)
+        return torch.from_numpy((ranks[None, :] < ranks[:, None]).astype(np.float32)).to(self.device)
+
+    def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
+        return self.sample_given(weights, num_rows, seed=seed, fixed={})
+
+    def sample_given(self, weights: Weights, num_rows: int, *, seed: int,
+                     fixed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Encoded rows with the columns in ``fixed`` (column -> its encoded block, one row or ``num_rows``) given."""
+        order = self.sampling_order(list(fixed))
+        noise = torch_generator(seed, "sample-noise")
+        out = np.zeros((num_rows, self.plan.output_dim), dtype=np.float32)
+        with isolated_torch_seed(seed, "sample"), torch.no_grad():
+            network = self.load_modules(weights)["argn"].eval()
+            mask = self.token_mask(order)
+            sequence = [int(i) for i in np.argsort(self.token_ranks(order))]
+            for start in range(0, num_rows, SAMPLE_CHUNK):
+                rows = min(SAMPLE_CHUNK, num_rows - start)
+                given = {c: np.broadcast_to(b, (num_rows, b.shape[1]))[start:start + rows] for c, b in fixed.items()}
+                out[start:start + rows] = self._sample_chunk(network, mask, sequence, rows, given, noise,
+                                                             self._target_shares(fixed))
+        return out
+
+    def _target_shares(self, fixed: Mapping[str, np.ndarray]) -> tuple[int, torch.Tensor] | None:
+        """(target token, its released category shares) when an unconditional sample should match them."""
+        target = self.options["target"]
+        if target is None or fixed or not self.options["target_marginal"]:
+            return None
+        counts = np.clip(np.asarray(next(c for c in self.plan.columns if c.name == target).counts, dtype=np.float64), 0, None)
+        if counts.sum() <= 0:
+            return None
+        token = next(i for i, t in enumerate(self.tokens) if t.column == target)
+        return token, torch.from_numpy(np.maximum(counts / counts.sum(), 1e-6)).float().to(self.device)
+
+    def _sample_chunk(self, network: ARGNetwork, mask: torch.Tensor, sequence: list[int], rows: int,
+                      given: Mapping[str, np.ndarray], noise: torch.Generator,
+                      target: tuple[int, torch.Tensor] | None) -> np.ndarray:
+        block = np.zeros((rows, self.plan.output_dim), dtype=np.float32)
+        for column, values in given.items():
+            start = min(t.start for t in self.tokens if t.column == column)
+            block[:, start:start + values.shape[1]] = values
+        given_indices = self.token_indices(torch.from_numpy(block).to(self.device))
+        embedded = torch.zeros(rows, len(self.tokens), network.embeddings[0].out_features, device=self.device)
+        for i in sequence:  # a token not drawn yet is masked out, so its embedding only has to exist
+            t = self.tokens[i]
+            if t.column in given:
+                choice = given_indices[i]
+            else:
+                logits = network.logits(embedded, mask, i)
+                if target is not None and target[0] == i:
+                    logits = matched_logits(logits, target[1])
+                choice = torch.multinomial(torch.softmax(logits, dim=1).cpu(), 1, generator=noise)[:, 0].to(self.device)
+            embedded[:, i] = network.embeddings[i](F.one_hot(choice, t.cardinality).float())
+            if t.column not in given:
+                self._write(block, t, choice.cpu().numpy(), noise)
+        return block
+
+    def _write(self, block: np.ndarray, token: Token, choice: np.ndarray, noise: torch.Generator) -> None:
+        """A token's draw into the encoded row: the one-hot, or alpha uniform inside its bin."""
+        if token.kind == "bin":
+            width = 2.0 / token.cardinality
+            inside = torch.rand(len(choice), generator=noise, device="cpu").numpy()
+            block[:, token.start] = np.clip(-1.0 + (choice + inside) * width, -1.0, 1.0)
+        else:
+            block[:, token.start:token.start + token.cardinality] = 0.0
+            block[np.arange(len(choice)), token.start + choice] = 1.0
+
+    def sampling_order(self, fixed: list[str]) -> list[str]:
+        """The fixed columns first; under a fixed training order they must already be its first columns."""
+        unknown = [c for c in fixed if c not in self.columns]
+        if unknown:
+            raise ConfigError(f"Cannot fix columns {unknown}: model 'argn' models {self.columns}. "
+                              "Fix only columns of the table.")
+        if self.options["order"] == "random":
+            return fixed + [c for c in self.column_order if c not in fixed]
+        prefix = self.column_order[:len(fixed)]
+        if set(fixed) != set(prefix):
+            raise ConfigError(
+                f"Cannot fix columns {fixed} first: this model was trained in the fixed column order {self.column_order}, "
+                f"so it can fix only its first columns ({prefix} for {len(fixed)}). Train with "
+                f"model options order = \"random\", or first_columns = \"{','.join(fixed)}\"."
+            )
+        return self.column_order
