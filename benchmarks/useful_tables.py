@@ -20,6 +20,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,9 +218,21 @@ def parent(args: argparse.Namespace) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     runs = [(name, one) for name in args.tables for one in contenders(args, TABLES[name])]
+    results: list[dict] = []
+    lock = threading.Lock()
+
+    def one_run(run: tuple[str, str]) -> None:
+        result = run_child(args, *run)
+        with lock:  # partial results land in RESULTS.md as each contender finishes
+            results.append(result)
+            write_results(sorted(results, key=lambda r: _order(runs, r)), args, missing=len(runs) - len(results))
+
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda run: run_child(args, *run), runs))
-    write_results(results, args)
+        list(pool.map(one_run, runs))
+
+
+def _order(runs: list[tuple[str, str]], result: dict) -> int:
+    return [f"{name} {one}" for name, one in runs].index(f"{result['table']} {result['run']}")
 
 
 def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
@@ -229,18 +242,23 @@ def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
     out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"{name} {one} failed")
-    result = json.loads(line[len("RESULT "):])
+        print(out.stdout[-3000:], out.stderr[-3000:], flush=True)
+        return {"table": name, "run": one, "contender": f"{one}: failed ({_last_line(out.stderr)})"}
+    result = {**json.loads(line[len("RESULT "):]), "run": one}
     print(json.dumps(result), flush=True)
     return result
 
 
-COLUMNS = (("quality", "quality", 3), ("shapes", "shapes", 3), ("pairs", "pairs", 3), ("worst TV", "worst_tv", 3),
+COLUMNS = (("quality", "quality", 3), ("shapes", "shapes", 3), ("pairs", "pairs", 3), ("worst TV", "worst_tv", 3), ("worst TV column", "worst_tv_column", None),
            ("TSTR AUC GB", "tstr_auc_gb", 3), ("TSTR F1 GB", "tstr_f1_gb", 3), ("TSTR AUC LR", "tstr_auc_lr", 3),
            ("TSTR F1 LR", "tstr_f1_lr", 3), ("TRTR AUC GB / LR", None, 3), ("zeros cap. gain", "capital_gain_zeros", 3),
            ("fit s", "fit_s", 0), ("encoders s", "encoders_s", 1), ("training s", "training_s", 0),
            ("sample rows/s", "sample_rows_per_s", 0), ("peak RSS MB", "peak_rss_mb", 0))
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200].replace("|", "/") if lines else "no output"
 
 
 def table_text(results: list[dict]) -> str:
@@ -249,20 +267,25 @@ def table_text(results: list[dict]) -> str:
         cells = []
         for _, key, digits in COLUMNS:
             if key is None:
-                cells.append(f"{r['trtr_auc_gb']:.3f} / {r['trtr_auc_lr']:.3f}")
+                cells.append(f"{r['trtr_auc_gb']:.3f} / {r['trtr_auc_lr']:.3f}" if "trtr_auc_gb" in r else "—")
             else:
                 value = r.get(key)
-                cells.append("—" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}")
+                if isinstance(value, str):
+                    cells.append(value or "—")
+                else:
+                    cells.append("—" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}")
         lines.append(f"| {r['table']} | {r['contender']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_results(results: list[dict], args: argparse.Namespace) -> None:
+def write_results(results: list[dict], args: argparse.Namespace, missing: int = 0) -> None:
     command = " ".join(sys.argv[1:])
+    partial = f" **Partial: {missing} contender(s) still running or not started.**" if missing else ""
     text = (f"\n{MARKER}\n\nCommand: `python benchmarks/useful_tables.py {command}` ({time.strftime('%Y-%m-%d %H:%M')}, "
             f"load average {os.getloadavg()[0]:.1f} at the end, 2 shared cores, {args.jobs} contender(s) at once). {args.epochs} epochs' worth of training "
             f"(fedtab: {args.rounds} rounds); TSTR/TRTR tested on adult_test for Adult, on a seeded 20 % holdout "
-            "otherwise; F1 of the real table's rarer class; worst TV: the lowest TVComplement over categorical columns.\n\n"
+            "otherwise; F1 of the real table's rarer class; worst TV: the lowest TVComplement over categorical columns."
+            f"{partial}\n\n"
             + table_text(results) + "\n")
     results_md = HERE / "RESULTS.md"
     previous = results_md.read_text() if results_md.exists() else ""
