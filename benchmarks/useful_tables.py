@@ -162,6 +162,7 @@ def run_fedtab(table: Table, model: str, how: str, seed: int, args: argparse.Nam
     clock = time.perf_counter()
     synthetic = synthesizer.sample(len(train))
     sample_s = time.perf_counter() - clock
+    _keep(synthetic, args, f"{table.name}-fedtab-{model}-{how}-{seed}")
     timings = synthesizer.state_.timings
     return {"contender": f"fedtab {model}, {table.parties} parties {how} (split seed {seed})", "fit_s": fit_s,
             "encoders_s": timings["encoders_s"], "training_s": timings["training_s"],
@@ -182,8 +183,15 @@ def run_sdv(table: Table, model: str, args: argparse.Namespace) -> dict:
     clock = time.perf_counter()
     synthetic = synthesizer.sample(len(train))[table.name]
     sample_s = time.perf_counter() - clock
+    _keep(synthetic, args, f"{table.name}-sdv-{model}")
     return {"contender": f"SDV {kind.__name__} central", "fit_s": fit_s, "sample_rows_per_s": len(train) / sample_s,
             **_scores(train, synthetic, test, table)}
+
+
+def _keep(synthetic: pd.DataFrame, args: argparse.Namespace, name: str) -> None:
+    """The synthetic table as CSV in ``--keep`` (to look at what a score hides)."""
+    if args.keep:
+        synthetic.to_csv(Path(args.keep) / f"{name}.csv.gz", index=False)
 
 
 def _scores(train: pd.DataFrame, synthetic: pd.DataFrame, test: pd.DataFrame, table: Table) -> dict:
@@ -210,14 +218,18 @@ def contenders(args: argparse.Namespace, table: Table) -> list[str]:
 
     for model in args.models:
         get_model_class(model)  # the registry's error for a model this branch lacks; never skipped
-    fedtab = [f"fedtab:{m}:{how}:{seed}" for m in args.models for how in args.splits for seed in args.seeds]
-    return [*(f"sdv:{m}" for m in args.sdv), *fedtab]
+    fedtab = [f"fedtab:{m}:{how}:{seed}" for k, seed in enumerate(args.seeds) for how in args.splits for m in args.models
+              if k == 0 or how == "dirichlet"]  # only Dirichlet splits vary by seed in the acceptance table
+    return [*fedtab, *(f"sdv:{m}" for m in args.sdv)]  # fedtab first: its rows are what changed
 
 
 def parent(args: argparse.Namespace) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     runs = [(name, one) for name in args.tables for one in contenders(args, TABLES[name])]
+    if args.first:  # these first, in this order (a short session's most wanted rows), then the rest
+        wanted = [tuple(item.split("/", 1)) for item in args.first]
+        runs = [run for run in wanted if run in runs] + [run for run in runs if run not in wanted]
     results: list[dict] = []
     lock = threading.Lock()
 
@@ -237,7 +249,8 @@ def _order(runs: list[tuple[str, str]], result: dict) -> int:
 
 def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
     command = [sys.executable, __file__, "--one", one, "--table", name, "--epochs", str(args.epochs),
-               "--rounds", str(args.rounds), "--config", args.config, *(["--no-target"] if args.no_target else [])]
+               "--rounds", str(args.rounds), "--config", args.config, *(["--no-target"] if args.no_target else []),
+               *(["--keep", args.keep] if args.keep else [])]
     print("running", name, one, flush=True)
     out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
@@ -308,6 +321,9 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="extra FedtabConfig fields as JSON (experiments)")
     parser.add_argument("--jobs", type=int, default=1, help="contenders run at once (timings compare only at 1)")
     parser.add_argument("--no-target", action="store_true", help="do not declare the target to fedtab")
+    parser.add_argument("--first", type=lambda s: s.split(","), default=[],
+                        help="runs to start first, as table/contender (adult/fedtab:ctgan:iid:0,credit/sdv:tvae)")
+    parser.add_argument("--keep", default=None, help="folder to write each synthetic table to (CSV)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--table", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
