@@ -154,8 +154,11 @@ def run_fedtab(table: Table, model: str, how: str, seed: int, args: argparse.Nam
     train, test = table.load()
     parties = table_split(train, table, how, seed)
     extra = json.loads(args.config)
+    from fedtab.models.registry import get_model_class
+
+    uses_target = "target" in get_model_class(model).default_options()  # TVAE refuses a target it cannot use
     config = FedtabConfig(**{"model": model, "rounds": args.rounds, "local_epochs": args.epochs / args.rounds, "seed": 0,
-                             "target": None if args.no_target else table.target, **extra})
+                             "target": table.target if uses_target and not args.no_target else None, **extra})
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config, engine="local").fit(parties, overrides=table.overrides or None)
     fit_s = time.perf_counter() - started
