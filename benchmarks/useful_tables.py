@@ -20,6 +20,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,14 +154,18 @@ def run_fedtab(table: Table, model: str, how: str, seed: int, args: argparse.Nam
     train, test = table.load()
     parties = table_split(train, table, how, seed)
     extra = json.loads(args.config)
+    from fedtab.models.registry import get_model_class
+
+    uses_target = "target" in get_model_class(model).default_options()  # TVAE refuses a target it cannot use
     config = FedtabConfig(**{"model": model, "rounds": args.rounds, "local_epochs": args.epochs / args.rounds, "seed": 0,
-                             "target": None if args.no_target else table.target, **extra})
+                             "target": table.target if uses_target and not args.no_target else None, **extra})
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config, engine="local").fit(parties, overrides=table.overrides or None)
     fit_s = time.perf_counter() - started
     clock = time.perf_counter()
     synthetic = synthesizer.sample(len(train))
     sample_s = time.perf_counter() - clock
+    _keep(synthetic, args, f"{table.name}-fedtab-{model}-{how}-{seed}")
     timings = synthesizer.state_.timings
     return {"contender": f"fedtab {model}, {table.parties} parties {how} (split seed {seed})", "fit_s": fit_s,
             "encoders_s": timings["encoders_s"], "training_s": timings["training_s"],
@@ -181,11 +186,30 @@ def run_sdv(table: Table, model: str, args: argparse.Namespace) -> dict:
     clock = time.perf_counter()
     synthetic = synthesizer.sample(len(train))[table.name]
     sample_s = time.perf_counter() - clock
+    _keep(synthetic, args, f"{table.name}-sdv-{model}")
     return {"contender": f"SDV {kind.__name__} central", "fit_s": fit_s, "sample_rows_per_s": len(train) / sample_s,
             **_scores(train, synthetic, test, table)}
 
 
+def as_text_codes(synthetic: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """The table's coded categoricals as text, as the real rows hold them.
+
+    Since the schema round, fedtab writes a column declared categorical in the dtype its parties'
+    files have (int 2, not '2'); compared with the real text codes every such column scored
+    TVComplement 0 (credit: quality 0.42).
+    """
+    codes = [c for c in table.categorical if c in synthetic and c != table.target]
+    return synthetic.assign(**{c: synthetic[c].map(lambda v: v if pd.isna(v) else str(v)) for c in codes})
+
+
+def _keep(synthetic: pd.DataFrame, args: argparse.Namespace, name: str) -> None:
+    """The synthetic table as CSV in ``--keep`` (to look at what a score hides)."""
+    if args.keep:
+        synthetic.to_csv(Path(args.keep) / f"{name}.csv.gz", index=False)
+
+
 def _scores(train: pd.DataFrame, synthetic: pd.DataFrame, test: pd.DataFrame, table: Table) -> dict:
+    synthetic = as_text_codes(synthetic, table)
     out = {**quality(train, synthetic, table), **utility(train, synthetic, test, table)}
     if "capital-gain" in synthetic:
         out["capital_gain_zeros"] = float((synthetic["capital-gain"] == 0).mean())
@@ -209,38 +233,60 @@ def contenders(args: argparse.Namespace, table: Table) -> list[str]:
 
     for model in args.models:
         get_model_class(model)  # the registry's error for a model this branch lacks; never skipped
-    fedtab = [f"fedtab:{m}:{how}:{seed}" for m in args.models for how in args.splits for seed in args.seeds]
-    return [*(f"sdv:{m}" for m in args.sdv), *fedtab]
+    fedtab = [f"fedtab:{m}:{how}:{seed}" for k, seed in enumerate(args.seeds) for how in args.splits for m in args.models
+              if k == 0 or how == "dirichlet"]  # only Dirichlet splits vary by seed in the acceptance table
+    return [*fedtab, *(f"sdv:{m}" for m in args.sdv)]  # fedtab first: its rows are what changed
 
 
 def parent(args: argparse.Namespace) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     runs = [(name, one) for name in args.tables for one in contenders(args, TABLES[name])]
+    if args.first:  # these first, in this order (a short session's most wanted rows), then the rest
+        wanted = [tuple(item.split("/", 1)) for item in args.first]
+        runs = [run for run in wanted if run in runs] + [run for run in runs if run not in wanted]
+    results: list[dict] = []
+    lock = threading.Lock()
+
+    def one_run(run: tuple[str, str]) -> None:
+        result = run_child(args, *run)
+        with lock:  # partial results land in RESULTS.md as each contender finishes
+            results.append(result)
+            write_results(sorted(results, key=lambda r: _order(runs, r)), args, missing=len(runs) - len(results))
+
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda run: run_child(args, *run), runs))
-    write_results(results, args)
+        list(pool.map(one_run, runs))
+
+
+def _order(runs: list[tuple[str, str]], result: dict) -> int:
+    return [f"{name} {one}" for name, one in runs].index(f"{result['table']} {result['run']}")
 
 
 def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
     command = [sys.executable, __file__, "--one", one, "--table", name, "--epochs", str(args.epochs),
-               "--rounds", str(args.rounds), "--config", args.config, *(["--no-target"] if args.no_target else [])]
+               "--rounds", str(args.rounds), "--config", args.config, *(["--no-target"] if args.no_target else []),
+               *(["--keep", args.keep] if args.keep else [])]
     print("running", name, one, flush=True)
     out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"{name} {one} failed")
-    result = json.loads(line[len("RESULT "):])
+        print(out.stdout[-3000:], out.stderr[-3000:], flush=True)
+        return {"table": name, "run": one, "contender": f"{one}: failed ({_last_line(out.stderr)})"}
+    result = {**json.loads(line[len("RESULT "):]), "run": one}
     print(json.dumps(result), flush=True)
     return result
 
 
-COLUMNS = (("quality", "quality", 3), ("shapes", "shapes", 3), ("pairs", "pairs", 3), ("worst TV", "worst_tv", 3),
+COLUMNS = (("quality", "quality", 3), ("shapes", "shapes", 3), ("pairs", "pairs", 3), ("worst TV", "worst_tv", 3), ("worst TV column", "worst_tv_column", None),
            ("TSTR AUC GB", "tstr_auc_gb", 3), ("TSTR F1 GB", "tstr_f1_gb", 3), ("TSTR AUC LR", "tstr_auc_lr", 3),
            ("TSTR F1 LR", "tstr_f1_lr", 3), ("TRTR AUC GB / LR", None, 3), ("zeros cap. gain", "capital_gain_zeros", 3),
            ("fit s", "fit_s", 0), ("encoders s", "encoders_s", 1), ("training s", "training_s", 0),
            ("sample rows/s", "sample_rows_per_s", 0), ("peak RSS MB", "peak_rss_mb", 0))
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200].replace("|", "/") if lines else "no output"
 
 
 def table_text(results: list[dict]) -> str:
@@ -249,20 +295,25 @@ def table_text(results: list[dict]) -> str:
         cells = []
         for _, key, digits in COLUMNS:
             if key is None:
-                cells.append(f"{r['trtr_auc_gb']:.3f} / {r['trtr_auc_lr']:.3f}")
+                cells.append(f"{r['trtr_auc_gb']:.3f} / {r['trtr_auc_lr']:.3f}" if "trtr_auc_gb" in r else "—")
             else:
                 value = r.get(key)
-                cells.append("—" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}")
+                if isinstance(value, str):
+                    cells.append(value or "—")
+                else:
+                    cells.append("—" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}")
         lines.append(f"| {r['table']} | {r['contender']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_results(results: list[dict], args: argparse.Namespace) -> None:
+def write_results(results: list[dict], args: argparse.Namespace, missing: int = 0) -> None:
     command = " ".join(sys.argv[1:])
+    partial = f" **Partial: {missing} contender(s) still running or not started.**" if missing else ""
     text = (f"\n{MARKER}\n\nCommand: `python benchmarks/useful_tables.py {command}` ({time.strftime('%Y-%m-%d %H:%M')}, "
             f"load average {os.getloadavg()[0]:.1f} at the end, 2 shared cores, {args.jobs} contender(s) at once). {args.epochs} epochs' worth of training "
             f"(fedtab: {args.rounds} rounds); TSTR/TRTR tested on adult_test for Adult, on a seeded 20 % holdout "
-            "otherwise; F1 of the real table's rarer class; worst TV: the lowest TVComplement over categorical columns.\n\n"
+            "otherwise; F1 of the real table's rarer class; worst TV: the lowest TVComplement over categorical columns."
+            f"{partial}\n\n"
             + table_text(results) + "\n")
     results_md = HERE / "RESULTS.md"
     previous = results_md.read_text() if results_md.exists() else ""
@@ -285,6 +336,9 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="extra FedtabConfig fields as JSON (experiments)")
     parser.add_argument("--jobs", type=int, default=1, help="contenders run at once (timings compare only at 1)")
     parser.add_argument("--no-target", action="store_true", help="do not declare the target to fedtab")
+    parser.add_argument("--first", type=lambda s: s.split(","), default=[],
+                        help="runs to start first, as table/contender (adult/fedtab:ctgan:iid:0,credit/sdv:tvae)")
+    parser.add_argument("--keep", default=None, help="folder to write each synthetic table to (CSV)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--table", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -313,7 +313,7 @@ def train(
         if party_dp is not None:
             party_dp.check_round(round_index)
         payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
-                                                       **_local_work(config, transport.parties[p]),
+                                                       **_local_work(config, transport.parties[p], sum(transport.parties.values())),
                                                        **_restore_config(privacy, restore, p)}) for p in names}
         try:
             replies = transport.exchange(keys.TRAIN, payloads)
@@ -442,11 +442,20 @@ def _aggregation_weights(config: FedtabConfig, marginals: list[dict[str, np.ndar
     return similarity_weights(distances, rows, softmax=config.aggregation == "similarity-softmax")
 
 
-def _local_work(config: FedtabConfig, rows: int) -> dict[str, float]:
-    """``local_steps`` as the epochs of this party's rows; the plugin keeps counting in epochs."""
-    if config.local_steps is None:
+def _local_work(config: FedtabConfig, rows: int, total_rows: int) -> dict[str, float | int]:
+    """Each party's batch as its share of the run's batch, or ``local_steps`` as epochs of its rows.
+
+    With ``batch_size · rows / all rows`` every party takes a central epoch's steps per local epoch
+    and the row-weighted average moves about as central training at ``batch_size`` does (FedAvg of
+    small steps is one step on the union's batch). At the full batch, K equal parties took K× fewer
+    sequential steps than a central fit (Adult, 5 IID parties: TSTR ROC-AUC 0.52 against 0.84).
+    Not under DP: there the privacy plan fixes each party's batch and steps.
+    """
+    if config.local_steps is not None:
+        return {keys.RUN + ".local_epochs": config.local_steps * min(config.batch_size, max(rows, 1)) / max(rows, 1)}
+    if config.private or total_rows <= rows:
         return {}
-    return {keys.RUN + ".local_epochs": config.local_steps * min(config.batch_size, max(rows, 1)) / max(rows, 1)}
+    return {keys.RUN + ".batch_size": max(2, round(config.batch_size * rows / total_rows))}
 
 
 def _dp_config(privacy: PrivacyRun | None, party: str, round_index: int, config: FedtabConfig) -> dict:

@@ -90,13 +90,35 @@ class ConditionalSampler:
             categories[where] = rng.choice(self.dims[j], size=where.size, p=self.global_probs[j])
         return self._one_hot(columns, categories), self._mask(columns)
 
+    def sample_fake(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Conditions for fakes under DP: columns as training picks them, categories by their global frequencies."""
+        columns = self._columns(batch, rng)
+        categories = np.zeros(batch, dtype=np.int64)
+        for j in np.unique(columns):
+            where = np.flatnonzero(columns == j)
+            categories[where] = rng.choice(self.dims[j], size=where.size, p=self.global_probs[j])
+        return self._one_hot(columns, categories), self._mask(columns)
+
+    def write_target(self, rows: np.ndarray, cond: np.ndarray) -> None:
+        """Generated rows take their condition's target category, so the table is P(target) · G(features | target).
+
+        The generator's own target output follows the condition only as far as training taught it
+        to; the written label must be the one the features were generated for.
+        """
+        if self.target_index is None:
+            return
+        j = self.target_index
+        start, dim, offset = self.data_starts[j], self.dims[j], self.cond_offsets[j]
+        rows[:, start : start + dim] = cond[:, offset : offset + dim]
+
     def conditions_of(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Each encoded row's own condition: a column uniformly at random, its category from the row.
+        """Each encoded row's own condition: a column as training picks it, its category from the row.
 
         Under DP the real rows are Poisson-sampled, not drawn by category, so the condition must
-        follow the row (training-by-sampling would break the accountant's uniform sampling).
+        follow the row (training-by-sampling would break the accountant's uniform sampling); the
+        column choice never looks at the row.
         """
-        columns = rng.integers(self.num_columns, size=len(rows))
+        columns = self._columns(len(rows), rng)
         categories = np.zeros(len(rows), dtype=np.int64)
         for j in np.unique(columns):
             where = np.flatnonzero(columns == j)

@@ -53,7 +53,7 @@ class FederatedCTGAN(HorizontalModel):
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
         super().__init__(plan, options, seed=seed, private=private)
         self.data_dim = plan.output_dim
-        self.conditions = ConditionalSampler(plan)
+        self.conditions = ConditionalSampler(plan, target=self.options["target"])
         self._softmax_spans, self._tanh_columns = activation_layout(plan)
         self._softmax_layout = _softmax_layout(self._softmax_spans)
         self._marginals = released_marginals(plan)
@@ -200,6 +200,7 @@ class FederatedCTGAN(HorizontalModel):
                 raw = generator(torch.cat([latent, cond], dim=1).to(dtype)).float().numpy()
                 rows = min(chunk, num_rows - start)
                 out[start : start + rows] = self._hard_activate(raw[:rows], rng)
+                self.conditions.write_target(out[start : start + rows], cond[:rows].numpy())
         return out
 
     def _hard_activate(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:

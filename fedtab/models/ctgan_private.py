@@ -93,7 +93,7 @@ def _row_conditions(model: FederatedCTGAN, real: torch.Tensor, rng: np.random.Ge
 def _generation_conditions(model: FederatedCTGAN, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     if model.conditions.num_columns == 0:
         return torch.zeros(batch, 0), torch.zeros(batch, 0)
-    cond, mask = model.conditions.sample_generation(batch, rng)
+    cond, mask = model.conditions.sample_fake(batch, rng)
     return torch.from_numpy(cond), torch.from_numpy(mask)
 
 

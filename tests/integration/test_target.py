@@ -74,3 +74,23 @@ def test_local_steps_give_every_party_the_same_steps_whatever_its_rows(small_con
     assert steps == {"small": 3.0, "large": 3.0}
     with pytest.raises(ConfigError, match="'local_steps' \\(3\\) cannot be used with epsilon"):
         small_config.replace(local_steps=3, epsilon=1.0)
+
+
+def test_by_default_every_party_takes_a_central_epochs_steps_whatever_its_rows(small_config):
+    """Each party's batch is its share of the run's batch, so 150 and 900 rows both take ~1,050 / 100 steps an epoch.
+
+    Control: with one party the batch is the run's own (10.5 steps); at the full batch the small
+    party would take 2 steps and the large one 9.
+    """
+    steps: dict[str, float] = {}
+
+    def tap(party: str, kind: str, payload) -> None:  # noqa: ANN001
+        if kind == keys.TRAIN:
+            steps[party] = payload.metrics["steps"]
+
+    config = small_config.replace(rounds=1, batch_size=100, model="tvae", model_options={})
+    FederatedSynthesizer(config, engine="local").fit({"small": toy(150, 0), "large": toy(900, 1)}, tap=tap)
+    assert steps == {"small": 11.0, "large": 10.0}  # batches 14 and 86
+    steps.clear()
+    FederatedSynthesizer(config, engine="local").fit({"all": toy(1050, 0)}, tap=tap)
+    assert steps == {"all": 10.0}
