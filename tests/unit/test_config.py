@@ -12,7 +12,7 @@ def test_defaults_are_valid_and_frozen():
 
 def test_every_problem_is_listed_at_once():
     with pytest.raises(ConfigError) as info:
-        FedtabConfig(rounds=0, batch_size=1, aggregation="median")
+        FedtabConfig(rounds=0, batch_size=1, aggregation="mean")
     text = str(info.value)
     assert "'rounds' must be an int >= 1; got 0" in text
     assert "'batch_size'" in text and "'aggregation'" in text
