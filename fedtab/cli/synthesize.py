@@ -19,6 +19,7 @@ from fedtab.errors import ConfigError
 from fedtab.evaluation_run import EvaluationRequest
 from fedtab.export import export_table
 from fedtab.federation.coordinator import reported_metrics
+from fedtab.progress import metric_value
 from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
 
 _out = Console()
@@ -242,7 +243,7 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
     table = Table(title="fedtab synthesize", show_header=False, title_justify="left")
     table.add_row("output", f"{summary['output']} ({summary['rows']} rows × {summary['columns']} columns)")
     table.add_row("parties", ", ".join(f"{k} ({plural(v, 'row')})" for k, v in summary["parties"].items()))
-    table.add_row("model", f"{summary['model']}, {plural(summary['rounds'], 'round')}; final " + ", ".join(f"{k} {v:+.3f}" for k, v in summary["final_losses"].items()))
+    table.add_row("model", f"{summary['model']}, {plural(summary['rounds'], 'round')}; final " + ", ".join(f"{k} {metric_value(k, v)}" for k, v in summary["final_losses"].items()))
     if summary["coded_categorical"]:
         table.add_row("kinds", f"{', '.join(summary['coded_categorical'])}: few small integers, read as categories. "
                       "To model one as a number: --column NAME=numerical")
