@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from flwr.app import Context, Message
@@ -13,7 +14,7 @@ from flwr.serverapp import Grid, ServerApp
 from fedtab.errors import FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.local import Tap
-from fedtab.federation.party import PartyWorker, StagedParty
+from fedtab.federation.party import PartyWorker
 from fedtab.federation.payload import Payload, Replies, require_every
 from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record, wire_size
 
@@ -183,28 +184,30 @@ def _last_line(reason: str) -> str:
     return lines[-1][:500] if lines else "no reason given"
 
 
-def build_client_app(resolve_party: Callable[[Context], StagedParty]) -> ClientApp:
-    """A ClientApp whose handlers delegate to ``PartyWorker``; optimizer state lives in ``context.state``."""
+HORIZONTAL_MESSAGES = (keys.HELLO, keys.SCHEMA_ROUND, keys.STATS, keys.CONSENT, keys.TRAIN, keys.EVALUATE)
+
+
+def build_client_app(resolve_party: Callable[[Context], Any], *, worker: Callable[[Any], Any] = PartyWorker,
+                     message_types: Sequence[str] = HORIZONTAL_MESSAGES) -> ClientApp:
+    """A ClientApp whose handlers delegate ``message_types`` to ``worker(party)`` (``PartyWorker``, or the vertical
+    protocol's worker); the worker's state (optimizers, alignment) lives in ``context.state``."""
     app = ClientApp()
 
     def handle(message: Message, context: Context) -> Message:
         torch.set_num_threads(1)
         try:
-            worker = PartyWorker(resolve_party(context))
+            party_worker = worker(resolve_party(context))
         except FedtabError as error:  # e.g. a node-config the party's policy refuses: the server sees why
             return Message(to_record(Payload.from_error(error)), reply_to=message)
         state = from_state_record(context.state.array_records.get(keys.OPTIMIZER_STATE))
-        reply, state = worker.handle(message.metadata.message_type, from_record(message.content), state)
+        reply, state = party_worker.handle(message.metadata.message_type, from_record(message.content), state)
         if state:
             context.state.array_records[keys.OPTIMIZER_STATE] = to_state_record(state)
         return Message(to_record(reply), reply_to=message)
 
-    app.query("hello")(handle)
-    app.query("schema")(handle)
-    app.query("stats")(handle)
-    app.query("plan")(handle)
-    app.train("model")(handle)
-    app.query("evaluate")(handle)
+    for message_type in message_types:
+        category, name = message_type.split(".", 1)
+        getattr(app, category)(name)(handle)
     return app
 
 

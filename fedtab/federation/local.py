@@ -6,10 +6,11 @@ It is the reference the Flower engines must agree with, and it keeps unit tests 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from fedtab.errors import FedtabError
 from fedtab.federation import keys
-from fedtab.federation.party import PartyWorker, StagedParty, Weights
+from fedtab.federation.party import PartyWorker, Weights
 from fedtab.federation.payload import Payload, Replies, require_every
 from fedtab.federation.records import wire_size
 from fedtab.threads import single_torch_thread
@@ -18,9 +19,11 @@ Tap = Callable[[str, str, Payload], None]
 
 
 class LocalTransport:
-    def __init__(self, parties: Sequence[StagedParty], *, tap: Tap | None = None, tap_sent: Tap | None = None) -> None:
-        """``tap`` sees every reply a party sends, ``tap_sent`` every message the server sends it."""
-        self._workers = {p.name: PartyWorker(p) for p in parties}
+    def __init__(self, parties: Sequence[Any], *, tap: Tap | None = None, tap_sent: Tap | None = None,
+                 worker: Callable[[Any], Any] = PartyWorker) -> None:
+        """``tap`` sees every reply a party sends, ``tap_sent`` every message the server sends it; ``worker``
+        builds each party's side (``PartyWorker``, or the vertical protocol's worker)."""
+        self._workers = {p.name: worker(p) for p in parties}
         self._state: dict[str, Weights] = {p.name: {} for p in parties}
         self._tap = tap
         self._tap_sent = tap_sent

@@ -78,11 +78,7 @@ class VerticalLocalTransport(LocalTransport):
     """Every vertical party's worker in this process (the reference the Flower engines must agree with)."""
 
     def __init__(self, parties: list[VerticalParty], *, tap: Tap | None = None, tap_sent: Tap | None = None) -> None:
-        self._workers = {p.name: VerticalPartyWorker(p) for p in parties}  # type: ignore[misc]
-        self._state = {p.name: {} for p in parties}
-        self._tap, self._tap_sent = tap, tap_sent
-        hello = self.exchange(keys.HELLO, {name: Payload() for name in self._workers})
-        self._rows = {name: int(reply.config[keys.ROWS]) for name, reply in hello.items()}
+        super().__init__(parties, tap=tap, tap_sent=tap_sent, worker=VerticalPartyWorker)
 
 
 def run_vertical(transport: Transport, *, config: FedtabConfig, progress: Progress | None = None) -> VerticalFit:

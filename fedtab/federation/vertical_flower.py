@@ -11,20 +11,17 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
-from flwr.app import Context, Message
+from flwr.app import Context
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import FedtabError, FederationError
+from fedtab.errors import FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.alignment import ALIGN_MESSAGES
 from fedtab.federation.coordinator import Progress
-from fedtab.federation.flower_apps import FlowerTransport, build_server_app
+from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.local import Tap
-from fedtab.federation.payload import Payload
-from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record
 from fedtab.federation.simulation import _quiet_flower, _worker_environment
 from fedtab.federation.vertical_coordinator import VerticalFit, run_vertical
 from fedtab.federation.vertical_party import VerticalParty, VerticalPartyWorker
@@ -33,25 +30,8 @@ VERTICAL_MESSAGES = (keys.HELLO, keys.V_DESCRIBE, keys.CONSENT, keys.V_ENCODE, k
 
 
 def build_vertical_client_app(resolve_party: Callable[[Context], VerticalParty]) -> ClientApp:
-    """A ClientApp whose handlers delegate every vertical message type to ``VerticalPartyWorker``."""
-    app = ClientApp()
-
-    def handle(message: Message, context: Context) -> Message:
-        torch.set_num_threads(1)
-        try:
-            worker = VerticalPartyWorker(resolve_party(context))
-        except FedtabError as error:
-            return Message(to_record(Payload.from_error(error)), reply_to=message)
-        state = from_state_record(context.state.array_records.get(keys.OPTIMIZER_STATE))
-        reply, state = worker.handle(message.metadata.message_type, from_record(message.content), state)
-        if state:
-            context.state.array_records[keys.OPTIMIZER_STATE] = to_state_record(state)
-        return Message(to_record(reply), reply_to=message)
-
-    for message_type in VERTICAL_MESSAGES:
-        category, name = message_type.split(".", 1)
-        getattr(app, category)(name)(handle)
-    return app
+    """The horizontal ClientApp's plumbing with ``VerticalPartyWorker`` behind every vertical message type."""
+    return build_client_app(resolve_party, worker=VerticalPartyWorker, message_types=VERTICAL_MESSAGES)
 
 
 def run_vertical_simulation(parties: Sequence[VerticalParty], *, config: FedtabConfig, progress: Progress | None = None,
