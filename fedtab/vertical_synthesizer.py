@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, NotFittedError
+from fedtab.evaluation_run import evaluate_vertical_on_federation
 from fedtab.export import export_table
 from fedtab.federation.coordinator import Progress
 from fedtab.federation.local import Tap
@@ -28,6 +30,7 @@ from fedtab.federation.vertical_party import VerticalParty, decode_party, decode
 from fedtab.model_state import ModelState
 from fedtab.models.vertical import PartyDecoder
 from fedtab.schema import TableSchema
+from fedtab.synthesizer import EVALUATE_UNDER_DP
 
 PartySource = str | Path | pd.DataFrame
 SERVER_FILE = "server.fedtab"
@@ -59,30 +62,37 @@ class VerticalSynthesizer:
         return base.replace(vertical=True, **self.overrides)
 
     def fit(self, parties: Mapping[str, PartySource], *, progress: Progress | None = None, tap: Tap | None = None,
-            tap_sent: Tap | None = None) -> VerticalSynthesizer:
+            tap_sent: Tap | None = None, evaluate: bool = False) -> VerticalSynthesizer:
         """Describe, align by PSI, release latents, fit the latent model; returns self.
 
-        ``tap``/``tap_sent`` see every message a party sends and receives (tests inspect them).
+        ``tap``/``tap_sent`` see every message a party sends and receives (tests inspect them). With
+        ``evaluate``, each party then scores its own synthetic columns against its own aligned rows and
+        only the scores come back (``report_``); refused under DP, as for horizontal runs.
         """
         if self.engine not in ("simulation", "local"):
             raise ConfigError(f"engine must be 'simulation' or 'local'; got {self.engine!r}.")
         config = self._resolved_config()
+        if evaluate and config.private:
+            raise ConfigError(EVALUATE_UNDER_DP)
         from fedtab.privacy.policy import policy_for
 
+        after = partial(evaluate_vertical_on_federation, config=config) if evaluate else None
         with tempfile.TemporaryDirectory(prefix="fedtab-vertical-") as folder:
             staged = [VerticalParty(name, _staged_path(source, Path(folder) / f"party-{i}.parquet"), tuple(config.key_columns),
                                     policy=policy_for(config, name), state_dir=config.party_state_dir,
                                     decoder_dir=str(Path(folder) / f"decoder-{i}"))
                       for i, (name, source) in enumerate(parties.items())]
             if self.engine == "local":
-                fit = run_vertical(VerticalLocalTransport(staged, tap=tap, tap_sent=tap_sent), config=config, progress=progress)
+                transport = VerticalLocalTransport(staged, tap=tap, tap_sent=tap_sent)
+                fit = run_vertical(transport, config=config, progress=progress)
+                report = after(transport, fit) if after else None
             else:
                 from fedtab.federation.vertical_flower import run_vertical_simulation
 
-                fit = run_vertical_simulation(staged, config=config, progress=progress, tap=tap)
+                fit, report = run_vertical_simulation(staged, config=config, progress=progress, tap=tap, after=after)
             self.decoders_ = {p.name: PartyDecoder.from_bytes(Path(p.decoder_dir, decoder_file(p.name)).read_bytes())
                               for p in staged if p.decoder_dir is not None}
-        self.fit_, self.config_ = fit, config
+        self.fit_, self.config_, self.report_ = fit, config, report
         return self
 
     def sample(self, num_rows: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
@@ -151,14 +161,3 @@ def _staged_path(source: PartySource, copy: Path) -> str:
         return str(copy)
     return str(Path(source).resolve()) if Path(source).exists() else str(source)
 
-
-FEDERATED_EVALUATION_REFUSED = (
-    "Federated evaluation (--evaluate) is refused for a vertical run: fedtab's federated evaluator scores whole rows at "
-    "each party, and here no party holds a whole row; the cross-party pairs could only be scored by moving rows, which "
-    "fedtab never does. Evaluate centrally instead (`fedtab evaluate --real joined.csv --synthetic out.csv`), where one "
-    "examiner is allowed to join the parties' real columns."
-)
-
-
-def refuse_federated_evaluation() -> None:
-    raise ConfigError(FEDERATED_EVALUATION_REFUSED)

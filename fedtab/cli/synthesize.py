@@ -171,13 +171,12 @@ def synthesize(
 
 def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out_path: Path, save_model: Path | None,
                          output_format: str, engine: str, evaluate: bool) -> None:
-    """A vertical run through the SDK (``VerticalSynthesizer``); federated evaluation is refused, never done by moving rows."""
-    from fedtab.vertical_synthesizer import VerticalSynthesizer, refuse_federated_evaluation
+    """A vertical run through the SDK (``VerticalSynthesizer``); ``evaluate``: each party scores its own columns
+    (cross-party pairs are reported as unavailable, never computed by moving rows)."""
+    from fedtab.vertical_synthesizer import VerticalSynthesizer
 
-    if evaluate:
-        refuse_federated_evaluation()
     started = time.perf_counter()
-    synthesizer = VerticalSynthesizer(settings, engine=engine).fit(sources)  # type: ignore[arg-type]
+    synthesizer = VerticalSynthesizer(settings, engine=engine).fit(sources, evaluate=evaluate)  # type: ignore[arg-type]
     sample_started = time.perf_counter()
     frame = synthesizer.sample()
     sample_seconds = time.perf_counter() - sample_started
@@ -192,6 +191,8 @@ def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out
                                                             "total_s": round(time.perf_counter() - started, 2)},
                "model_folder": str(save_model) if save_model else None,
                "privacy": fit.ledger or "none: no differential privacy (pass --epsilon to add it)"}
+    if synthesizer.report_ is not None:
+        summary["evaluation"] = _write_vertical_report(synthesizer.report_, out_path)
     if output_format == "json":
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -200,8 +201,19 @@ def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out
     table.add_row("parties", "; ".join(f"{p}: {', '.join(c)}" for p, c in summary["parties"].items()))
     table.add_row("aligned", f"{fit.rows} people in every party's table (private set intersection)")
     table.add_row("privacy", summary["privacy"] if isinstance(summary["privacy"], str) else _privacy_text(summary["privacy"]))
+    if "evaluation" in summary:
+        e = summary["evaluation"]
+        scores = "; ".join(f"{p}: shapes {s['column_shapes']:.3f}, pairs {s['pair_trends']:.3f}" for p, s in e["parties"].items())
+        table.add_row("evaluation", f"{scores}; cross-party pairs unavailable (never computed by moving rows); report {e['report']}")
     _out.print(table)
     _out.print(frame.head(5).to_string(max_colwidth=14))
+
+
+def _write_vertical_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]
+    html = report.to_html(out_path.with_suffix(".report.html"))
+    scores = report.to_json(out_path.with_suffix(".scores.json"))
+    return {"report": str(html), "scores": str(scores), "cross_party_pairs": "unavailable",
+            "parties": {p.party: {"column_shapes": p.column_shapes, "pair_trends": p.pair_trends} for p in report.parties}}
 
 
 def _write_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]

@@ -19,14 +19,15 @@ from fedtab.config import FedtabConfig
 from fedtab.errors import FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.alignment import ALIGN_MESSAGES
-from fedtab.federation.coordinator import Progress
+from fedtab.federation.coordinator import Progress, Transport
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.local import Tap
 from fedtab.federation.simulation import _quiet_flower, _worker_environment
 from fedtab.federation.vertical_coordinator import VerticalFit, run_vertical
 from fedtab.federation.vertical_party import VerticalParty, VerticalPartyWorker
 
-VERTICAL_MESSAGES = (keys.HELLO, keys.V_DESCRIBE, keys.CONSENT, keys.V_ENCODE, keys.V_DECODE, *sorted(ALIGN_MESSAGES))
+After = Callable[[Transport, VerticalFit], Any]
+VERTICAL_MESSAGES = (keys.HELLO, keys.V_DESCRIBE, keys.CONSENT, keys.V_ENCODE, keys.V_DECODE, keys.EVALUATE, *sorted(ALIGN_MESSAGES))
 
 
 def build_vertical_client_app(resolve_party: Callable[[Context], VerticalParty]) -> ClientApp:
@@ -35,8 +36,9 @@ def build_vertical_client_app(resolve_party: Callable[[Context], VerticalParty])
 
 
 def run_vertical_simulation(parties: Sequence[VerticalParty], *, config: FedtabConfig, progress: Progress | None = None,
-                            tap: Tap | None = None) -> VerticalFit:
-    """The vertical run in Flower's simulation engine, one virtual SuperNode per party."""
+                            tap: Tap | None = None, after: After | None = None) -> tuple[VerticalFit, Any]:
+    """The vertical run in Flower's simulation engine, one virtual SuperNode per party; ``after(transport, fit)``
+    runs while the parties are still up (the evaluation) and its result comes back beside the fit."""
     from flwr.simulation import run_simulation as flower_run_simulation
 
     outcome: dict[str, Any] = {}
@@ -45,6 +47,7 @@ def run_vertical_simulation(parties: Sequence[VerticalParty], *, config: FedtabC
         try:
             transport = FlowerTransport(grid, expected_parties=len(parties), timeout=config.round_timeout, tap=tap)
             outcome["fit"] = run_vertical(transport, config=config, progress=progress)
+            outcome["after"] = after(transport, outcome["fit"]) if after else None
         except BaseException as error:  # re-raised in the caller's thread, with its type
             outcome["error"] = error
 
@@ -60,4 +63,4 @@ def run_vertical_simulation(parties: Sequence[VerticalParty], *, config: FedtabC
         raise FederationError(f"The federation stopped: {type(outcome['error']).__name__}: {outcome['error']}") from outcome["error"]
     if "fit" not in outcome:
         raise FederationError("The simulation ended without a result; rerun with FEDTAB_DEBUG=1 to see Flower's log.")
-    return outcome["fit"]
+    return outcome["fit"], outcome.get("after")

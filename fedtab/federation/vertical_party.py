@@ -21,10 +21,11 @@ from fedtab.connectors import load_party
 from fedtab.errors import PartyError
 from fedtab.federation import keys
 from fedtab.federation.alignment import ALIGN_MESSAGES, aligned_rows, handle_alignment
-from fedtab.federation.disclosure import error_reply
+from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
 from fedtab.federation.party import noise_seed, with_noise_seed
 from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
+from fedtab.federation.vertical_evaluation import score_own_columns
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.vertical import (PartyDecoder, decode_latents, fit_party_plan, private_latents, row_latents,
                                     train_autoencoder)
@@ -77,6 +78,10 @@ class VerticalPartyWorker:
                 return self._encode(payload, state)
             if message_type == keys.V_DECODE:
                 return self._decode(payload, state), state
+            if message_type == keys.EVALUATE:  # scores of its own columns only; none once it made DP releases
+                refuse_evaluation_under_dp(self.party.name, state, require_dp=self.party.policy.require_dp)
+                table = self._aligned(state)
+                return score_own_columns(self.party.name, table.frame, table.schema, payload), state
         except Exception as error:  # noqa: BLE001 - failures leave redacted; the full text stays in the party's log
             return error_reply(self.party.name, message_type, error), state
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state

@@ -186,6 +186,3 @@ def test_cli_writes_one_table_without_keys(people: pd.DataFrame, tmp_path: Path,
     assert code == 0, text
     written = pd.read_csv(out)
     assert len(written) == 50 and KEY not in written.columns and set(written.columns) == {c for v in SPLIT.values() for c in v}
-    code, text = cli("synthesize", "--vertical", "--key", KEY, *[f"--party={n}={p}" for n, p in paths.items()], "--evaluate",
-                     "--engine", "local", "--out", str(out))
-    assert code != 0 and "refused for a vertical run" in text
