@@ -1,5 +1,8 @@
 """fedtab for data stewards: parties -> schema with editable kinds -> privacy -> run -> evaluation -> downloads.
 
+Horizontal (every party holds the same columns for different people) or vertical (each party holds
+different columns about the same people, joined on key columns by private set intersection).
+
 Pages hold no business logic: every step is one SDK call. Results belong to the parties they came
 from: choosing other parties clears them. Uploads live in one temporary folder per session, removed
 when the session ends.
@@ -21,7 +24,7 @@ from fedtab.connectors.inference import CODED_NOTE
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.demo import demo_config, demo_parties, demo_public_domain_path
-from fedtab.errors import FedtabError
+from fedtab.errors import ConfigError, FedtabError
 from fedtab.evaluation_run import EvaluationRequest
 from fedtab.evaluators import evaluate
 from fedtab.evaluators.files import read_table
@@ -33,7 +36,9 @@ from fedtab.synthesizer import FederatedSynthesizer
 DEMO = "Demo federation (3 clinics from UCI Adult)"
 UPLOAD = "Upload one table per party"
 KINDS = [kind.value for kind in ColumnKind]
-RESULT_KEYS = ("synthetic", "state", "model", "files", "report", "result_for")
+RESULT_KEYS = ("synthetic", "state", "model", "files", "report", "result_for", "vertical")
+HORIZONTAL = "Horizontal: every party holds the same columns for different people"
+VERTICAL = "Vertical: each party holds different columns about the same people"
 NO_TARGET = "(no utility score)"
 REPORT_HEIGHT = 1500
 DP_REFUSAL = (
@@ -59,10 +64,10 @@ def session_folder() -> Path:
     return Path(st.session_state["upload_dir"].name)
 
 
-def party_sources() -> dict[str, Path]:
+def party_sources(vertical: bool = False) -> dict[str, Path]:
     choice = st.radio("Parties", [DEMO, UPLOAD], key="source")
     if choice == DEMO:
-        return demo_parties()
+        return demo_vertical_parties() if vertical else demo_parties()
     files = st.file_uploader("CSV or Parquet, one file per party (the file name is the party's name)",
                              type=["csv", "parquet", "gz"], accept_multiple_files=True, key="uploads")
     folder = session_folder() / "parties"
@@ -73,6 +78,21 @@ def party_sources() -> dict[str, Path]:
         path.write_bytes(upload.getvalue())
         sources[upload.name.split(".")[0]] = path
     return sources
+
+
+def demo_vertical_parties() -> dict[str, Path]:
+    """The demo's people split by columns over its three parties, with a person_id key (written once per session)."""
+    import pandas as pd
+
+    from fedtab.demo import DEMO_PARTIES, vertical_split
+
+    folder = session_folder() / "vertical-demo"
+    if not folder.is_dir():
+        folder.mkdir()
+        people = pd.read_parquet(demo_parties()[DEMO_PARTIES[0]])
+        for name, table in vertical_split(people, list(DEMO_PARTIES)).items():
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+    return {name: folder / f"{name}.parquet" for name in DEMO_PARTIES}
 
 
 def settings_form(default: FedtabConfig) -> tuple[FedtabConfig, str]:
@@ -249,8 +269,13 @@ def _key(sources: dict[str, Path]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((name, str(path)) for name, path in sources.items()))
 
 
-def _forget_other_results(sources: dict[str, Path]) -> None:
-    if st.session_state.get("result_for") not in (None, _key(sources)):
+def _result_key(sources: dict[str, Path], vertical: bool) -> tuple[tuple[str, str], ...]:
+    """Which parties, and which kind of federation, a result came from."""
+    return ((("federation", "vertical"),) if vertical else ()) + _key(sources)
+
+
+def _forget_other_results(sources: dict[str, Path], vertical: bool = False) -> None:
+    if st.session_state.get("result_for") not in (None, _result_key(sources, vertical)):
         for key in RESULT_KEYS:
             st.session_state.pop(key, None)
 
@@ -272,10 +297,14 @@ def _attach(context) -> None:  # noqa: ANN001
 def main() -> None:
     st.set_page_config(page_title="fedtab", layout="wide")
     st.title("fedtab: synthetic data from tables that stay with their owners")
-    sources = party_sources()
-    _forget_other_results(sources)
+    vertical = st.radio("Federation", [HORIZONTAL, VERTICAL], key="federation") == VERTICAL
+    sources = party_sources(vertical)
+    _forget_other_results(sources, vertical)
     if not sources:
         st.stop()
+    if vertical:
+        vertical_page(sources)
+        return
     try:
         config, engine = settings_form(demo_config() if st.session_state.get("source", DEMO) == DEMO else FedtabConfig())
         metadata = metadata_file()
@@ -289,6 +318,109 @@ def main() -> None:
         st.stop()
     if "synthetic" in st.session_state:
         results()
+
+
+def common_columns(sources: tuple[tuple[str, str], ...]) -> list[str]:
+    """The columns every party's table has: the candidates for the key."""
+    schemas = [party_schema(name, path) for name, path in sources]
+    return [c for c in schemas[0]["column"] if all(c in set(s["column"]) for s in schemas[1:])]
+
+
+@st.cache_data(show_spinner=False)
+def party_schema(name: str, path: str) -> pd.DataFrame:
+    schema = load_party(name, path).schema
+    return pd.DataFrame([{"column": c.name, "kind": c.kind.value, "dtype": c.dtype, "missing": c.has_missing} for c in schema])
+
+
+def key_picker(sources: dict[str, Path]) -> list[str]:
+    """The key column(s) common to every party; a column whose name says id is offered first."""
+    common = common_columns(_key(sources))
+    if not common:
+        st.error("No column is common to every party's table: a vertical run joins the parties on key columns they all "
+                 "hold (e.g. person_id). Add the key to every table.")
+        st.stop()
+    guess = [c for c in common if "id" in c.lower().replace("-", "_").split("_")][:1] or common[:1]
+    return st.multiselect("Key column(s), held by every party (never modelled, never written)", common, default=guess,
+                          key="key_columns")
+
+
+def vertical_schemas(sources: dict[str, Path], keys: list[str]) -> None:
+    """Each party's own columns and kinds (its key columns left out)."""
+    st.subheader("Each party's columns")
+    for name, path in sorted(sources.items()):
+        table = party_schema(name, str(path))
+        st.caption(f"{name}: {len(table) - len(keys)} columns")
+        st.dataframe(table[~table["column"].isin(keys)], hide_index=True, key=f"schema_{name}")
+
+
+def vertical_page(sources: dict[str, Path]) -> None:
+    """Vertical: key, per-party schema, settings, run, report; every step one SDK call."""
+    try:
+        config, engine = settings_form(FedtabConfig())
+        keys = key_picker(sources)
+        vertical_schemas(sources, keys)
+        evaluate = vertical_evaluation_choice(config)
+        if st.button("Run the federation", type="primary", key="run"):
+            if not keys:
+                raise ConfigError("Pick at least one key column: the column every party identifies people by.")
+            run_vertical(sources, config.replace(vertical=True, key_columns=tuple(keys)), engine, evaluate)
+    except FedtabError as error:
+        st.error(str(error))
+        st.stop()
+    if st.session_state.get("vertical"):
+        vertical_results()
+
+
+def vertical_evaluation_choice(config: FedtabConfig) -> bool:
+    if config.private:
+        st.info(DP_REFUSAL)
+        return False
+    return st.checkbox("Evaluate the result (each party scores its own columns against its own rows; pairs across "
+                       "parties are listed as unavailable)", key="evaluate")
+
+
+def run_vertical(sources: dict[str, Path], config: FedtabConfig, engine: str, evaluate: bool) -> None:
+    import shutil
+
+    from fedtab.vertical_synthesizer import VerticalSynthesizer
+
+    with st.spinner("Aligning the parties by private set intersection, then training…"):
+        synthesizer = VerticalSynthesizer(config, engine=engine).fit(sources, evaluate=evaluate)
+    folder = Path(tempfile.mkdtemp(prefix="result-", dir=session_folder()))
+    files = {name: synthesizer.write(folder / name).read_bytes() for name in ("synthetic.csv", "synthetic.parquet")}
+    model = synthesizer.save(folder / "vertical_model")
+    files["vertical_model.zip"] = Path(shutil.make_archive(str(model), "zip", model)).read_bytes()
+    if synthesizer.report_ is not None:
+        files["report.html"] = synthesizer.report_.to_html(folder / "report.html").read_bytes()
+    st.session_state.update(synthetic=synthesizer.sample(), state=synthesizer.fit_, files=files, report=synthesizer.report_,
+                            vertical=True, result_for=_result_key(sources, True))
+
+
+def vertical_results() -> None:
+    synthetic: pd.DataFrame = st.session_state["synthetic"]
+    fit = st.session_state["state"]
+    st.subheader("Synthetic table")
+    st.write(f"{len(synthetic):,} rows × {synthetic.shape[1]} columns from {len(fit.parties)} parties "
+             f"({'; '.join(f'{p}: {len(i.columns)} columns' for p, i in fit.parties.items())}); {fit.rows:,} people are "
+             "in every party's table (private set intersection). No row and no key left its party.")
+    st.subheader("Privacy")
+    lines = PrivacyLedger.from_dict(fit.ledger).summary_lines() if fit.ledger else [
+        "No differential privacy: turn it on under Privacy before the run."]
+    st.code("\n".join(lines), language=None)
+    files = st.session_state["files"]
+    report = st.session_state.get("report")
+    if report is not None:
+        st.subheader("Evaluation, within each party")
+        st.table(pd.DataFrame([{"party": p.party, "column shapes": round(p.column_shapes, 3),
+                                "pair trends within the party": round(p.pair_trends, 3)} for p in report.parties]))
+        st.caption(f"Pairs across parties ({len(report.cross_party_pairs)}) are not scored: "
+                   f"{report.unavailable['cross-party pair trends']}")
+        st.iframe(files["report.html"].decode(), height=REPORT_HEIGHT)
+    st.dataframe(synthetic.head(50))
+    cols = st.columns(len(files))
+    for col, (name, data) in zip(cols, files.items()):
+        col.download_button(f"Download {name.split('.')[-1].upper() if name.startswith('synthetic') else name}",
+                            data, name, key=f"download_{name}", on_click="ignore")
 
 
 main()

@@ -5,9 +5,12 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
 from fedtab.config import FedtabConfig
 
 DEMO_PARTIES = ("clinic_north", "clinic_south", "clinic_west")
+DEMO_KEY = "person_id"
 
 
 def demo_parties() -> dict[str, Path]:
@@ -23,3 +26,22 @@ def demo_public_domain_path() -> Path:
 def demo_config() -> FedtabConfig:
     """Small enough to finish in about a minute on two cores, large enough to learn the marginals."""
     return FedtabConfig(rounds=6, local_epochs=2.0, batch_size=500, seed=0)
+
+
+def vertical_split(people: pd.DataFrame, names: list[str], *, key: str = DEMO_KEY, share: float = 0.9,
+                   seed: int = 0) -> dict[str, pd.DataFrame]:
+    """A vertical federation to try: the columns dealt out in turn to the parties, each with the key and its own
+    random ``share`` of the people, rows shuffled."""
+    import numpy as np
+
+    from fedtab.errors import ConfigError
+
+    if not 2 <= len(names) <= len(people.columns):
+        raise ConfigError(f"A vertical split deals the demo's {len(people.columns)} columns to 2 to {len(people.columns)} "
+                          f"parties; got {len(names)}. Name between 2 and {len(people.columns)} parties.")
+    people = people.assign(**{key: [f"person-{i:06d}" for i in range(len(people))]})
+    rng = np.random.default_rng(seed)
+    columns = [c for c in people.columns if c != key]
+    return {name: people.loc[rng.random(len(people)) < share, [key, *columns[index::len(names)]]]
+            .sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
+            for index, name in enumerate(names)}

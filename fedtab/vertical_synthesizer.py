@@ -24,8 +24,8 @@ from fedtab.evaluation_run import evaluate_vertical_on_federation
 from fedtab.export import export_table
 from fedtab.federation.coordinator import Progress
 from fedtab.federation.local import Tap
-from fedtab.federation.vertical_coordinator import (PartyColumns, VerticalFit, VerticalLocalTransport, assemble, party_slice,
-                                                    run_vertical, sample_latents)
+from fedtab.federation.vertical_coordinator import (LAYOUT_FILE, SERVER_FILE, PartyColumns, VerticalFit, VerticalLocalTransport,
+                                                    assemble, party_slice, run_vertical, sample_latents, save_fit)
 from fedtab.federation.vertical_party import VerticalParty, decode_party, decoder_file
 from fedtab.model_state import ModelState
 from fedtab.models.vertical import PartyDecoder
@@ -33,8 +33,6 @@ from fedtab.schema import TableSchema
 from fedtab.synthesizer import EVALUATE_UNDER_DP
 
 PartySource = str | Path | pd.DataFrame
-SERVER_FILE = "server.fedtab"
-LAYOUT_FILE = "vertical.json"
 
 
 class VerticalSynthesizer:
@@ -119,14 +117,7 @@ class VerticalSynthesizer:
 
     def save(self, path: str | Path) -> Path:
         """A folder: the server's latent model, the layout, and one decoder file per party (held by that party in a deployment)."""
-        fit, folder = self._fit(), Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        fit.latent_model.save(folder / SERVER_FILE)
-        layout = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.config_.to_dict().items()},
-                  "parties": {p: vars(info) | {"columns": list(info.columns), "kinds": list(info.kinds)}
-                              for p, info in fit.parties.items()},
-                  "latent_dims": fit.latent_dims, "rows": fit.rows, "ledger": fit.ledger, "timings": fit.timings}
-        (folder / LAYOUT_FILE).write_text(json.dumps(layout, indent=1), encoding="utf-8")
+        folder = save_fit(self._fit(), self.config_, path)
         for party, decoder in self.decoders_.items():
             (folder / decoder_file(party)).write_bytes(decoder.to_bytes())
         return folder

@@ -3,7 +3,8 @@
 ``init`` writes a test certificate authority, the SuperLink's certificate, one SuperNode key pair per
 party (ECDSA P-384 in OpenSSH format, what ``flwr supernode register`` and
 ``--auth-supernode-private-key`` read) and a Flower CLI connection that trusts that CA. ``demo-data``
-splits the shipped demo federation into one table per party, to try it out. ``run`` wraps
+splits the shipped demo federation into one table per party, to try it out (``--vertical``: by columns,
+with a key). ``run --vertical --key K`` runs the vertical protocol on the same apps. ``run`` wraps
 ``flwr run --stream`` so that a failed run exits non-zero with the server's last error (``flwr run``
 returns 0 after the ServerApp failed).
 """
@@ -18,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -128,19 +129,22 @@ def demo_data_command(
     folder: Annotated[Path, typer.Argument(help="Folder for one Parquet table per party.")],
     parties: Annotated[str, typer.Option(help="Comma-separated party names, one table each.")],
     rows: Annotated[int, typer.Option(min=1, help="Rows per party (at most the demo's 4,500 split evenly).")] = 1500,
+    vertical: Annotated[bool, typer.Option("--vertical", help="Split by columns instead: the same ROWS people, each party "
+                                           "holding some of their columns, a person_id key and its own random 90 %.")] = False,
 ) -> None:
     """Split the shipped demo federation (UCI Adult) into one table per party, to try a deployment."""
     import pandas as pd
 
-    from fedtab.demo import demo_parties
+    from fedtab.demo import demo_parties, vertical_split
 
     names = party_names(parties)
     pooled = pd.concat([pd.read_parquet(path) for path in demo_parties().values()], ignore_index=True)
     folder.mkdir(parents=True, exist_ok=True)
-    for index, name in enumerate(names):
-        share = pooled.iloc[index::len(names)].head(rows)
+    shares = vertical_split(pooled.head(rows), names) if vertical else {
+        name: pooled.iloc[index::len(names)].head(rows) for index, name in enumerate(names)}
+    for name, share in shares.items():
         share.to_parquet(folder / f"{name}.parquet", index=False)
-        typer.echo(f"{folder / f'{name}.parquet'} ({len(share)} rows)")
+        typer.echo(f"{folder / f'{name}.parquet'} ({len(share)} rows: {', '.join(share.columns)})")
 
 
 def default_app() -> Path:
@@ -160,10 +164,14 @@ def run_command(
     ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The SuperLink connection named in $FLWR_HOME/config.toml.")] = "fedtab",
     app: Annotated[Path | None, typer.Option(help="The Flower App; default: the repository fedtab is installed from.")] = None,
+    vertical: Annotated[bool, typer.Option("--vertical", help="A vertical run: the parties hold different columns about the "
+                                           "same people, joined on --key by private set intersection.")] = False,
+    key: Annotated[Optional[list[str]], typer.Option("--key", help="Vertical runs: a key column every party identifies people by; repeatable.")] = None,
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Vertical runs: each party scores its own synthetic columns; the report is written beside the table.")] = False,
 ) -> None:
     """`flwr run APP CONNECTION --stream [ARGS]`; exits non-zero, with the server's error, if the run failed."""
     flwr = shutil.which("flwr") or str(Path(sys.executable).parent / "flwr")
-    command = [flwr, "run", str(app or default_app()), connection, "--stream", *ctx.args]
+    command = [flwr, "run", str(app or default_app()), connection, "--stream", *vertical_run_config(vertical, key, evaluate), *ctx.args]
     started = subprocess.Popen(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
     for line in started.stdout or []:  # the user sees the stream as it comes
@@ -175,6 +183,18 @@ def run_command(
     if started.wait() != 0 or run_id is None:
         raise FederationError(f"`flwr run` could not start the run (exit status {started.returncode}); see its output above.")
     raise_if_failed(flwr, connection, run_id.group(1), log)
+
+
+def vertical_run_config(vertical: bool, key: list[str] | None, evaluate: bool) -> list[str]:
+    """``--vertical --key K`` as the run config the ServerApp and every SuperNode read (``vertical=true key='K'``)."""
+    if not vertical:
+        if key or evaluate:
+            raise ConfigError("--key and --evaluate belong to vertical runs; add --vertical (or drop them).")
+        return []
+    if not key or any(not PARTY_NAME.match(k) for k in key):
+        raise ConfigError(f"--vertical needs --key naming the key column (letters, digits, '-', '_', '.'); got {key}. "
+                          "Give e.g. --key person_id.")
+    return ["--run-config", f"vertical=true key='{','.join(key)}'" + (" evaluate=true" if evaluate else "")]
 
 
 def raise_if_failed(flwr: str, connection: str, run_id: str, log: str) -> None:

@@ -6,7 +6,8 @@ and its own privacy terms, which it enforces whatever the server asks: ``epsilon
 ``state-dir`` (where it keeps its privacy record of each run, so checkpoints cannot be replayed).
 The run config names the parties it expects (``parties='bank-a,bank-b'``: any other node is
 refused; else ``num-parties``), the settings, where the server writes the trained model and,
-optionally, a checkpoint to resume from (``resume-from``). Progress and a failure's one-line reason
+optionally, a checkpoint to resume from (``resume-from``). ``vertical=true key='person_id'`` makes it a
+vertical run (``vertical_flower.serve_vertical``; ``synthetic-out``, ``evaluate``). Progress and a failure's one-line reason
 go to the ServerApp's stdout, which ``flwr run --stream`` shows the user. The schema comes from the schema round: each party
 infers its own and releases what reconciliation needs. An optional ``schema-path`` (fedtab schema
 or SDV metadata JSON) is a declaration sent to every party, not a schema shared by hand.
@@ -28,6 +29,8 @@ from fedtab.federation.coordinator import run_federation
 from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.party import StagedParty
 from fedtab.federation.schema_round import SchemaDeclaration
+from fedtab.federation.vertical_flower import DEPLOYMENT_MESSAGES, party_worker, serve_vertical, vertical_keys
+from fedtab.federation.vertical_party import VerticalParty
 from fedtab.privacy.accountant import DEFAULT_ACCOUNTANT
 from fedtab.privacy.policy import PartyPolicy
 from fedtab.schema import TableSchema
@@ -35,12 +38,17 @@ from fedtab.schema import TableSchema
 LOG_PREFIX = "fedtab: "
 
 
-def _party_from_node(context: Context) -> StagedParty:
+def _party_from_node(context: Context) -> StagedParty | VerticalParty:
     node = context.node_config
     if "data-path" not in node:
         raise ConfigError("This SuperNode has no 'data-path' in its --node-config; start it with data-path='/path/to/table'.")
     name = str(node.get("party", f"node-{context.node_id}"))
     state_dir = str(node["state-dir"]) if node.get("state-dir") else None
+    key_columns = vertical_keys(context.run_config)
+    if key_columns is not None:  # a vertical run: the party keeps its decoder in decoder-dir (default: its state-dir)
+        decoder_dir = str(node.get("decoder-dir") or state_dir or "") or None
+        return VerticalParty(name, str(node["data-path"]), key_columns, policy=node_policy(node, name),
+                             state_dir=state_dir, decoder_dir=decoder_dir)
     return StagedParty(name, str(node["data-path"]), policy=node_policy(node, name), state_dir=state_dir)
 
 
@@ -93,6 +101,16 @@ def _server_main(grid: Grid, context: Context) -> None:
     run = context.run_config
     try:
         config = FedtabConfig.from_toml(str(run["config-path"])) if run.get("config-path") else FedtabConfig()
+        key_columns = vertical_keys(run)
+        if key_columns is not None:
+            transport = FlowerTransport(grid, expected_parties=expected_parties(run), timeout=config.round_timeout)
+            print(f"{LOG_PREFIX}parties {', '.join(f'{p} ({n} rows)' for p, n in sorted(transport.parties.items()))}", flush=True)
+            serve_vertical(transport, config.replace(vertical=True, key_columns=key_columns), run,
+                           lambda line: print(f"{LOG_PREFIX}{line}", flush=True))
+            return
+        if config.vertical:
+            raise ConfigError("The run's config file sets vertical = true, but the run config does not: the SuperNodes "
+                              "would serve a horizontal run. Pass `fedtab deploy run --vertical --key COLUMN`.")
         declaration = SchemaDeclaration(metadata=load_schema(str(run["schema-path"]))) if run.get("schema-path") else None
         resume = load_checkpoint(str(run["resume-from"])) if run.get("resume-from") else None
         transport = FlowerTransport(grid, expected_parties=expected_parties(run), timeout=config.round_timeout)
@@ -107,4 +125,4 @@ def _server_main(grid: Grid, context: Context) -> None:
 
 
 server_app = build_server_app(_server_main)
-client_app = build_client_app(_party_from_node)
+client_app = build_client_app(_party_from_node, worker=party_worker, message_types=DEPLOYMENT_MESSAGES)

@@ -45,6 +45,8 @@ from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
 from fedtab.threads import single_torch_thread
 
 LATENT_PARTY = "latents"
+SERVER_FILE = "server.fedtab"
+LAYOUT_FILE = "vertical.json"
 
 
 @dataclass(frozen=True)
@@ -215,3 +217,16 @@ def assemble(columns: Mapping[str, pd.DataFrame], fit: VerticalFit) -> pd.DataFr
                                   f"{list(info.columns)}. Run every party on one fedtab version.")
     return pd.concat([columns[p].reset_index(drop=True) for p in fit.parties], axis=1)
 
+
+
+def save_fit(fit: VerticalFit, config: FedtabConfig, folder: str | Path) -> Path:
+    """The server's files of a vertical run: its latent model and the layout (no decoder: those stay with the parties)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fit.latent_model.save(folder / SERVER_FILE)
+    layout = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.to_dict().items()},
+              "parties": {p: vars(info) | {"columns": list(info.columns), "kinds": list(info.kinds)}
+                          for p, info in fit.parties.items()},
+              "latent_dims": fit.latent_dims, "rows": fit.rows, "ledger": fit.ledger, "timings": fit.timings}
+    (folder / LAYOUT_FILE).write_text(json.dumps(layout, indent=1), encoding="utf-8")
+    return folder

@@ -1,4 +1,5 @@
-"""The vertical protocol on Flower: a ClientApp around ``VerticalPartyWorker`` and a simulation runner.
+"""The vertical protocol on Flower: a ClientApp around ``VerticalPartyWorker``, a simulation runner, and the
+deployment engine's vertical side (the same ServerApp and ClientApp as horizontal runs, ``fedtab.federation.apps``).
 
 The ServerApp and the transport are the horizontal ones (``flower_apps``); only the party's worker and
 the message types it answers differ. Each party keeps its alignment secrets and decoder in
@@ -8,7 +9,8 @@ the message types it answers differ. Each party keeps its alignment secrets and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from flwr.app import Context
@@ -16,12 +18,13 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import FederationError, FedtabError
+from fedtab.errors import ConfigError, FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.alignment import ALIGN_MESSAGES
 from fedtab.federation.coordinator import Progress, Transport
-from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
+from fedtab.federation.flower_apps import HORIZONTAL_MESSAGES, FlowerTransport, build_client_app, build_server_app
 from fedtab.federation.local import Tap
+from fedtab.federation.party import PartyWorker, StagedParty
 from fedtab.federation.simulation import _quiet_flower, _worker_environment
 from fedtab.federation.vertical_coordinator import VerticalFit, run_vertical
 from fedtab.federation.vertical_party import VerticalParty, VerticalPartyWorker
@@ -64,3 +67,49 @@ def run_vertical_simulation(parties: Sequence[VerticalParty], *, config: FedtabC
     if "fit" not in outcome:
         raise FederationError("The simulation ended without a result; rerun with FEDTAB_DEBUG=1 to see Flower's log.")
     return outcome["fit"], outcome.get("after")
+
+
+# The deployment engine (`flwr run`, fedtab.federation.apps): the same apps serve both protocols. The run config's
+# ``vertical=true key='person_id'`` makes every SuperNode a vertical party (its --node-config names its party, table
+# and budget as for horizontal runs) and the ServerApp run the vertical protocol.
+DEPLOYMENT_MESSAGES = tuple(dict.fromkeys((*HORIZONTAL_MESSAGES, *VERTICAL_MESSAGES)))
+
+
+def vertical_keys(run: Mapping[str, object]) -> tuple[str, ...] | None:
+    """The key columns of a vertical run (run config ``vertical=true key='a,b'``); None for a horizontal run."""
+    if str(run.get("vertical", "false")).strip().lower() not in ("true", "1"):
+        return None
+    names = tuple(k.strip() for k in str(run.get("key", "")).split(",") if k.strip())
+    if not names:
+        raise ConfigError("The run config says vertical=true but names no key column; add key='person_id' (comma-separated "
+                          "for several), or pass `fedtab deploy run --vertical --key person_id`.")
+    return names
+
+
+def party_worker(party: StagedParty | VerticalParty) -> PartyWorker | VerticalPartyWorker:
+    """The worker of whichever protocol the SuperNode's party was built for."""
+    return VerticalPartyWorker(party) if isinstance(party, VerticalParty) else PartyWorker(party)
+
+
+def serve_vertical(transport: FlowerTransport, config: FedtabConfig, run: Mapping[str, object], say: Callable[[str], None]) -> None:
+    """The ServerApp's vertical run: align, latents, latent model; then the parties decode the synthetic table, which the
+    server writes with its own files (no decoder: those stay with the parties), and optionally each party scores it."""
+    from fedtab.evaluation_run import score_vertical
+    from fedtab.export import export_table
+    from fedtab.federation.vertical_coordinator import sample_through_parties, save_fit
+
+    fit = run_vertical(transport, config=config, progress=lambda *_: say("latent round: every party released its latents"))
+    say(f"aligned {fit.rows} people held by every party (private set intersection); latent model fitted "
+        f"({fit.timings.get('latent_model_s', 0):.1f} s)")
+    folder = save_fit(fit, config, str(run.get("model-out") or "fedtab-vertical-model"))
+    synthetic = sample_through_parties(transport, fit, config.rows or fit.rows, seed=config.seed)
+    out = Path(str(run.get("synthetic-out") or folder / "synthetic.parquet"))
+    export_table(synthetic, out)
+    say(f"server files written to {folder}; synthetic table ({len(synthetic)} rows, columns "
+        f"{', '.join(synthetic.columns)}) written to {out}")
+    if str(run.get("evaluate", "false")).strip().lower() in ("true", "1"):
+        report = score_vertical(transport, fit, synthetic, seed=config.seed)
+        html = report.to_html(out.with_suffix(".report.html"))
+        report.to_json(out.with_suffix(".scores.json"))
+        say("evaluation: " + "; ".join(f"{p.party} shapes {p.column_shapes:.3f}, pairs {p.pair_trends:.3f}" for p in report.parties)
+            + f"; cross-party pairs unavailable; report {html}")
