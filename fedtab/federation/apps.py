@@ -97,15 +97,20 @@ def announce(stage: str, done: int, total: int, record: Mapping[str, float]) -> 
         print(f"{LOG_PREFIX}training round {done}/{total}  {metrics_text(record)}", flush=True)
 
 
+def connect(grid: Grid, run: Mapping[str, object], config: FedtabConfig) -> FlowerTransport:
+    """Wait for the run's parties (by name) and tell the user who joined."""
+    transport = FlowerTransport(grid, expected_parties=expected_parties(run), timeout=config.round_timeout)
+    print(f"{LOG_PREFIX}parties {', '.join(f'{p} ({n} rows)' for p, n in sorted(transport.parties.items()))}", flush=True)
+    return transport
+
+
 def _server_main(grid: Grid, context: Context) -> None:
     run = context.run_config
     try:
         config = FedtabConfig.from_toml(str(run["config-path"])) if run.get("config-path") else FedtabConfig()
         key_columns = vertical_keys(run)
         if key_columns is not None:
-            transport = FlowerTransport(grid, expected_parties=expected_parties(run), timeout=config.round_timeout)
-            print(f"{LOG_PREFIX}parties {', '.join(f'{p} ({n} rows)' for p, n in sorted(transport.parties.items()))}", flush=True)
-            serve_vertical(transport, config.replace(vertical=True, key_columns=key_columns), run,
+            serve_vertical(connect(grid, run, config), config.replace(vertical=True, key_columns=key_columns), run,
                            lambda line: print(f"{LOG_PREFIX}{line}", flush=True))
             return
         if config.vertical:
@@ -113,8 +118,7 @@ def _server_main(grid: Grid, context: Context) -> None:
                               "would serve a horizontal run. Pass `fedtab deploy run --vertical --key COLUMN`.")
         declaration = SchemaDeclaration(metadata=load_schema(str(run["schema-path"]))) if run.get("schema-path") else None
         resume = load_checkpoint(str(run["resume-from"])) if run.get("resume-from") else None
-        transport = FlowerTransport(grid, expected_parties=expected_parties(run), timeout=config.round_timeout)
-        print(f"{LOG_PREFIX}parties {', '.join(f'{p} ({n} rows)' for p, n in sorted(transport.parties.items()))}", flush=True)
+        transport = connect(grid, run, config)
         fit = run_federation(transport, config=config, declaration=declaration, resume=resume, progress=announce)
         out = str(run.get("model-out", "fedtab-model.pt"))
         fit.to_state(config).save(out)

@@ -23,7 +23,8 @@ def test_simulation_engine_runs_the_vertical_protocol(demo_frames: dict[str, pd.
     config = FedtabConfig(vertical=True, key_columns=("person_id",), model="tvae", rounds=2, batch_size=100, seed=2,
                           latent_dim=2, latent_hidden=16, bgm_components=3, bgm_max_rounds=3,
                           model_options={"embedding_dim": 8, "compress_dims": [16], "decompress_dims": [16]})
-    simulated = VerticalSynthesizer(config).fit(paths)
+    simulated = VerticalSynthesizer(config).fit(paths, evaluate=True)  # the evaluation runs while the virtual nodes are up
+    assert [p.party for p in simulated.report_.parties] == sorted(SPLIT) and len(simulated.report_.cross_party_pairs) == 12
     local = VerticalSynthesizer(config, engine="local").fit(paths)
     assert simulated.fit_.rows == local.fit_.rows
     rows = simulated.sample(40, seed=1)

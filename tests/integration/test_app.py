@@ -147,6 +147,8 @@ def test_vertical_uploads_pick_a_key_show_each_party_run_and_report_within_parti
     tables = vertical_split(people, ["bank", "insurer", "registry"])
     at = AppTest.from_file(str(APP), default_timeout=300).run()
     at.radio(key="federation").set_value(VERTICAL).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="key_columns").value == ["person_id"] and len(at.dataframe) == 3  # the demo, split by columns
     at.radio(key="source").set_value("Upload one table per party").run()
     at.file_uploader(key="uploads").set_value(
         [(f"{name}.csv", table.to_csv(index=False).encode(), "text/csv") for name, table in tables.items()]).run()
