@@ -203,17 +203,23 @@ def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out
     table.add_row("privacy", summary["privacy"] if isinstance(summary["privacy"], str) else _privacy_text(summary["privacy"]))
     if "evaluation" in summary:
         e = summary["evaluation"]
-        scores = "; ".join(f"{p}: shapes {s['column_shapes']:.3f}, pairs {s['pair_trends']:.3f}" for p, s in e["parties"].items())
+        scores = "; ".join(f"{p}: shapes {_score(s['column_shapes'])}, pairs within {_score(s['pair_trends'])}"
+                           for p, s in e["parties"].items())
         table.add_row("evaluation", f"{scores}; cross-party pairs unavailable (never computed by moving rows); report {e['report']}")
     _out.print(table)
     _out.print(frame.head(5).to_string(max_colwidth=14))
 
 
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _write_vertical_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]
     html = report.to_html(out_path.with_suffix(".report.html"))
     scores = report.to_json(out_path.with_suffix(".scores.json"))
+    parties = report.to_dict()["parties"]  # NaN (a party with one column has no pair) as null
     return {"report": str(html), "scores": str(scores), "cross_party_pairs": "unavailable",
-            "parties": {p.party: {"column_shapes": p.column_shapes, "pair_trends": p.pair_trends} for p in report.parties}}
+            "parties": {p["party"]: {"column_shapes": p["column_shapes"], "pair_trends": p["pair_trends"]} for p in parties}}
 
 
 def _write_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]
