@@ -134,7 +134,7 @@ class VerticalSynthesizer:
         fit = VerticalFit(ModelState.load(folder / SERVER_FILE), parties, layout["latent_dims"], int(layout["rows"]),
                           layout["ledger"], layout["timings"])
         synthesizer = cls(config)
-        synthesizer.fit_, synthesizer.config_ = fit, config
+        synthesizer.fit_, synthesizer.config_, synthesizer.report_ = fit, config, None
         synthesizer.decoders_ = {p: PartyDecoder.from_bytes((folder / decoder_file(p)).read_bytes()) for p in parties}
         return synthesizer
 

@@ -218,7 +218,6 @@ def assemble(columns: Mapping[str, pd.DataFrame], fit: VerticalFit) -> pd.DataFr
     return pd.concat([columns[p].reset_index(drop=True) for p in fit.parties], axis=1)
 
 
-
 def save_fit(fit: VerticalFit, config: FedtabConfig, folder: str | Path) -> Path:
     """The server's files of a vertical run: its latent model and the layout (no decoder: those stay with the parties)."""
     folder = Path(folder)
