@@ -48,6 +48,12 @@ DP_REFUSAL = (
     "rows and, for utility and membership risk, real rows the run never saw."
 )
 
+VERTICAL_DP_REFUSAL = (
+    "Federated evaluation is off under differential privacy: each party's scores would be exact figures on its rows that "
+    "no ε covers, and every party refuses them once it has made DP releases. Evaluate afterwards where one examiner is "
+    "allowed to join the parties' real columns (`fedtab evaluate --real joined.csv --synthetic synthetic.csv`)."
+)
+
 
 @dataclass(frozen=True)
 class CentralEvaluation:
@@ -82,8 +88,6 @@ def party_sources(vertical: bool = False) -> dict[str, Path]:
 
 def demo_vertical_parties() -> dict[str, Path]:
     """The demo's people split by columns over its three parties, with a person_id key (written once per session)."""
-    import pandas as pd
-
     from fedtab.demo import DEMO_PARTIES, vertical_split
 
     folder = session_folder() / "vertical-demo"
@@ -373,7 +377,7 @@ def vertical_page(sources: dict[str, Path]) -> None:
 
 def vertical_evaluation_choice(config: FedtabConfig) -> bool:
     if config.private:
-        st.info(DP_REFUSAL)
+        st.info(VERTICAL_DP_REFUSAL)
         return False
     return st.checkbox("Evaluate the result (each party scores its own columns against its own rows; pairs across "
                        "parties are listed as unavailable)", key="evaluate")

@@ -156,6 +156,9 @@ def test_vertical_uploads_pick_a_key_show_each_party_run_and_report_within_parti
     assert at.multiselect(key="key_columns").value == ["person_id"]  # the one column every party holds
     shown = {tuple(frame.value["column"]) for frame in at.dataframe}
     assert shown == {tuple(c for c in table.columns if c != "person_id") for table in tables.values()}  # a grid per party
+    at.checkbox(key="dp").check().run()
+    assert "evaluate" not in [c.key for c in at.checkbox] and any("every party refuses" in i.value for i in at.info)
+    at.checkbox(key="dp").uncheck().run()
     small_run(at)
     at.checkbox(key="evaluate").check().run()
     at.button(key="run").click().run()
