@@ -42,7 +42,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev
 
 demo: $(VENV)/.installed
-	$(BIN)/fedtab synthesize --demo
+	$(BIN)/fedtab synthesize --demo --evaluate --target income
 
 # The report screenshot test and the app's browser test (Playwright's Python package, no `playwright install`)
 # drive Debian's chromium; as root (CI) it is installed when missing. Without it both skip, and under CI=true the

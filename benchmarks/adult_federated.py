@@ -79,7 +79,7 @@ def run_fedtab(data: Path, how: str, epochs: int, rounds: int) -> dict:
 
     frame = load_adult(data)
     parties = split(frame, how)
-    config = FedtabConfig(rounds=rounds, local_epochs=epochs / rounds, seed=0)
+    config = FedtabConfig(model="ctgan", rounds=rounds, local_epochs=epochs / rounds, seed=0)
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config).fit(parties)
     fit_s = time.perf_counter() - started

@@ -22,7 +22,7 @@ def run_one(party_epsilon: float | None, data: Path, rounds: int) -> dict:
     from fedtab import FederatedSynthesizer, FedtabConfig
 
     train = load_adult(data)
-    config = FedtabConfig(rounds=rounds, local_epochs=30 / rounds, seed=0, party_epsilon=party_epsilon)
+    config = FedtabConfig(model="ctgan", rounds=rounds, local_epochs=30 / rounds, seed=0, party_epsilon=party_epsilon)
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config).fit(split(train, "dirichlet"))
     fit_s = time.perf_counter() - started

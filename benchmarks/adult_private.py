@@ -35,7 +35,7 @@ def run_one(epsilon: float | None, data: Path, rounds: int, public: bool = False
     train = load_adult(data)
     test = load_adult(data.with_name("adult_test.csv.gz"))
     domain = read_public_domain(demo_public_domain_path()) if public else {}
-    config = FedtabConfig(rounds=rounds, local_epochs=30 / rounds, seed=0, epsilon=epsilon, public_domain=domain)
+    config = FedtabConfig(model="ctgan", rounds=rounds, local_epochs=30 / rounds, seed=0, epsilon=epsilon, public_domain=domain)
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config).fit(split(train, "dirichlet"))
     fit_s = time.perf_counter() - started

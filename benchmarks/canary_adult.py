@@ -101,7 +101,7 @@ def run_one(spec: str, args: argparse.Namespace) -> list[dict]:
     members, nonmembers = planted.iloc[: args.canaries], planted.iloc[args.canaries :].reset_index(drop=True)
     parties = {f"party_{k}": train.iloc[k * PARTY_ROWS : (k + 1) * PARTY_ROWS].reset_index(drop=True) for k in range(PARTIES)}
     parties["party_0"] = pd.concat([parties["party_0"]] + [members] * COPIES, ignore_index=True)
-    config = FedtabConfig(rounds=args.rounds, local_epochs=1.0, seed=0, epsilon=epsilon, public_domain={} if unique else book)
+    config = FedtabConfig(model="ctgan", rounds=args.rounds, local_epochs=1.0, seed=0, epsilon=epsilon, public_domain={} if unique else book)
     started = time.perf_counter()
     synthesizer = FederatedSynthesizer(config, engine="local").fit(parties)
     fit_s = time.perf_counter() - started

@@ -77,7 +77,7 @@ def main() -> None:
     tables = [load_party(n, f) for n, f in split(frame, "iid").items()]
     schema = reconcile(tables)
     staged = stage_parties([align(t, schema) for t in tables], Path(tempfile.mkdtemp(prefix="hostile-")))
-    base = FedtabConfig(rounds=args.rounds, seed=0)
+    base = FedtabConfig(model="ctgan", rounds=args.rounds, seed=0)
     started = time.perf_counter()
     counted: dict[str, float] = {}
     hostile_worker(None)

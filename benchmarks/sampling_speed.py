@@ -36,7 +36,7 @@ def main() -> None:
     torch.manual_seed(0)
     sdv = CTGANSynthesizer(detect_metadata(frame), epochs=1)
     sdv.fit({"adult": frame})
-    config = FedtabConfig(rounds=1, model_options={"sample_precision": args.precision})
+    config = FedtabConfig(model="ctgan", rounds=1, model_options={"sample_precision": args.precision})
     fedtab = FederatedSynthesizer(config, engine="local").fit(split(frame, "iid"))
     times: dict[str, list[float]] = {"SDV CTGAN": [], "fedtab CTGAN": []}
     for _ in range(args.repeats):

@@ -46,7 +46,7 @@ def measure(table: Path, folder: Path) -> dict:
     for index, part in enumerate((text.iloc[: ROWS // 2], text.iloc[ROWS // 2:])):
         paths[f"party_{index}"] = folder / f"{table.name.split('.')[0]}_{index}.csv"
         part.to_csv(paths[f"party_{index}"], index=False)
-    config = FedtabConfig(rounds=1, batch_size=500, seed=0, model_options=SMALL_MODEL)
+    config = FedtabConfig(model="ctgan", rounds=1, batch_size=500, seed=0, model_options=SMALL_MODEL)
     synth = FederatedSynthesizer(config, engine="local").fit(paths)
     out = folder / "synthetic.csv"
     if hasattr(synth, "write"):

@@ -45,7 +45,9 @@ class FedtabConfig:
     model updates (party-level); both may be set.
     """
 
-    model: str = "ctgan"
+    model: str = "argn"
+    """The model plugin; argn (autoregressive) by default: the best fidelity and train-on-synthetic utility fedtab
+    measured (benchmarks/RESULTS_ARGN.md, RESULTS_PRODUCT.md). ``ctgan`` and ``tvae`` stay selectable."""
     rounds: int = 30
     local_epochs: float = 1.0
     batch_size: int = 500

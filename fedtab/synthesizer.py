@@ -45,7 +45,8 @@ class FederatedSynthesizer:
     Parameters
     ----------
     config:
-        The run's settings; keyword overrides replace single fields (``rounds=5``).
+        The run's settings; keyword overrides replace single fields (``rounds=5``). The model is
+        ``config.model``: ``"argn"`` (autoregressive) by default, ``"ctgan"`` or ``"tvae"`` by name.
     engine:
         ``"simulation"`` runs Flower's simulation engine (one virtual SuperNode per party);
         ``"local"`` runs every party in this process, one after another (same results, no Ray).

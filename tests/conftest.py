@@ -30,7 +30,8 @@ def demo_frames() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def small_config() -> FedtabConfig:
-    return FedtabConfig(rounds=2, local_epochs=1.0, batch_size=200, seed=3, model_options=SMALL_MODEL, bgm_max_rounds=5)
+    return FedtabConfig(model="ctgan", rounds=2, local_epochs=1.0, batch_size=200, seed=3, model_options=SMALL_MODEL,
+                        bgm_max_rounds=5)
 
 
 def dataset_path(name: str) -> Path:

@@ -76,7 +76,7 @@ def parse_conditions(texts: list[str]) -> dict[str, str]:
 
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name: ctgan, tvae or argn.", show_default=_default("model"))] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model: argn (autoregressive; the best fidelity and utility measured), ctgan (conditional GAN) or tvae (variational autoencoder). See the README's Models.", show_default=_default("model"))] = None,
     rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.", show_default=_default("rounds"))] = None,
     local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.", show_default=_default("local_epochs"))] = None,
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write.", show_default="as many as the parties hold")] = None,
@@ -225,7 +225,31 @@ def _write_vertical_report(report, out_path: Path) -> dict:  # type: ignore[no-u
 def _write_report(report, out_path: Path) -> dict:  # type: ignore[no-untyped-def]
     html = report.to_html(out_path.with_suffix(".report.html"))
     scores = report.to_json(out_path.with_suffix(".scores.json"))
-    return {"report": str(html), "scores": str(scores), "verdicts": {v.area: v.level for v in report.verdicts}}
+    return {"report": str(html), "scores": str(scores), "verdicts": {v.area: v.level for v in report.verdicts},
+            **key_figures(report)}
+
+
+def key_figures(report) -> dict:  # type: ignore[no-untyped-def]
+    """Quality and, with a target, each classifier's train-on-synthetic score beside its train-on-real one."""
+    figures: dict = {"quality": round(float(report.fidelity.quality_score), 3)}
+    utility = report.utility
+    if utility is not None:
+        metric = utility.primary_metric
+        figures["utility"] = {"target": utility.target, "metric": metric,
+                              "tstr": {m.model: m.tstr.get(metric) for m in utility.models},
+                              "trtr": {m.model: m.trtr.get(metric) for m in utility.models}}
+    return figures
+
+
+def _figures_text(evaluation: dict) -> str:
+    text = f"quality {evaluation['quality']:.3f}"
+    utility = evaluation.get("utility")
+    if utility:
+        def scores(by_model: dict) -> str:
+            return " / ".join("n/a" if v is None else f"{v:.3f}" for v in by_model.values())
+        text += (f"; {utility['metric']} on '{utility['target']}' ({' / '.join(utility['tstr'])}): trained on synthetic "
+                 f"{scores(utility['tstr'])}, on real {scores(utility['trtr'])}")
+    return text
 
 
 def _noted(synthesizer: FederatedSynthesizer, start: str) -> list[str]:
@@ -279,7 +303,8 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
         table.add_row("model file", summary["model_file"])
     if "evaluation" in summary:
         e = summary["evaluation"]
-        table.add_row("evaluation", ", ".join(f"{k}: {v}" for k, v in e["verdicts"].items()) + f"; report {e['report']}")
+        table.add_row("evaluation", ", ".join(f"{k}: {v}" for k, v in e["verdicts"].items()) + f"; {_figures_text(e)}; "
+                      f"report {e['report']}")
     for note in summary["notes"]:
         table.add_row("note", note)
     for warning in summary["warnings"]:

@@ -1,9 +1,12 @@
 """The README's deployment commands, run as written on loopback: TLS, SuperNode authentication, 3 parties by name.
 
 The commands are read from README.md's *Deployment engine* section; only ports (chosen free now),
-sizes and the model shrink, each by a named substitution that must apply. The same SuperLink then
-serves the bad inputs: nodes Flower refuses (no TLS, no key, an unregistered key) and nodes fedtab
-refuses (a party the run does not expect, two nodes claiming one party).
+sizes and the model shrink, and a checkpoint is added, each by a named substitution that must apply.
+That one run also serves the fault check: bank-c's SuperNode is killed (-9, by its PID) once round 2
+is checkpointed, round 3 goes on with two parties and the ledger charges bank-c; the node then
+restarts with its registered key. The same SuperLink then serves the bad inputs: nodes Flower
+refuses (no TLS, no key, an unregistered key) and nodes fedtab refuses (a party the run does not
+expect, two nodes claiming one party).
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ README = ROOT / "README.md"
 PARTIES = ("bank-a", "bank-b", "bank-c")
 SMALLER = {
     "--rows 1500": "--rows 300",
-    "rounds = 5": "rounds = 1",
+    "rounds = 5": "rounds = 3",
     "local-epochs = 1\n": "local-epochs = 0.5\nbatch-size = 100\nbgm-max-rounds = 2\n",
-    "seed = 0\n": "seed = 0\n[model.options]\nembedding_dim = 16\ngenerator_dims = [32]\ndiscriminator_dims = [32]\n",
+    "seed = 0\n": "seed = 0\nround-timeout = 300.0\ncheckpoint = \"$PWD/run.ckpt\"\n[model.options]\nhidden_dims = [32]\n",
 }
+KILLED, KILL_AFTER = "bank-c", 2
+"""The party whose SuperNode is killed once this many rounds are checkpointed."""
 READY_S = 120.0
 
 
@@ -63,6 +68,13 @@ def readme_commands(ports: dict[str, str]) -> tuple[list[str], str]:
     (shell,) = re.findall(r"```shell\n(.*?)```", section, flags=re.S)
     (toml,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
     return [line.strip() for line in shell.splitlines() if line.strip()], toml
+
+
+def rounds_done(checkpoint: Path) -> int:
+    try:
+        return int(ModelState.load(checkpoint).rounds_done or 0)
+    except Exception:  # noqa: BLE001 - not written yet, or being written
+        return 0
 
 
 def interpreter_bin(folder: Path) -> Path:
@@ -127,11 +139,14 @@ class Stack:
         return done
 
     def run_readme(self) -> None:
+        """Every line as written; the last (`fedtab deploy run`) runs while ``KILLED``'s SuperNode is killed."""
         ports = {"127.0.0.1:9093": self.superlink, "--port 9093": f"--port {self.superlink.rsplit(':', 1)[1]}",
                  **{f"--port {9101 + i}": f"--port {free_port()}" for i in range(len(PARTIES))}}
         lines, toml = readme_commands(ports)
-        (self.folder / "deploy.toml").write_text(toml)
-        for index, line in enumerate(lines):
+        (self.folder / "deploy.toml").write_text(toml.replace("$PWD", str(self.folder)))
+        *setup, deploy_run = lines
+        assert deploy_run.startswith("fedtab deploy run "), deploy_run
+        for index, line in enumerate(setup):
             assert "$" not in line.replace("$PWD", ""), f"the test expands only $PWD: {line}"
             if line.startswith("export "):
                 key, value = line.removeprefix("export ").split("=", 1)
@@ -141,6 +156,25 @@ class Stack:
             else:
                 done = self.call(line)
                 assert done.returncode == 0, f"{line}\nexit {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}{self.logs()}"
+        self.outputs.append(self.run_killing(deploy_run))
+
+    def run_killing(self, line: str) -> subprocess.CompletedProcess:
+        """The deploy run, with ``KILLED``'s SuperNode killed by its PID once ``KILL_AFTER`` rounds are checkpointed."""
+        (node,) = [p for p in self.processes if f"creds/{KILLED}.key" in p.args and p.poll() is None]
+        args = shlex.split(line.replace("$PWD", str(self.folder)))
+        out, err = self.folder / "deploy-run.out", self.folder / "deploy-run.err"
+        run = subprocess.Popen(args, cwd=self.folder, env=self.env, stdout=out.open("w"), stderr=err.open("w"),
+                               start_new_session=True)
+        self.processes.append(run)
+        deadline = time.monotonic() + 900
+        while rounds_done(self.folder / "run.ckpt") < KILL_AFTER and run.poll() is None:
+            assert time.monotonic() < deadline, self.logs()
+            time.sleep(0.1)
+        assert run.poll() is None, f"the run ended before round {KILL_AFTER} was checkpointed:\n{out.read_text()[-3000:]}"
+        os.killpg(node.pid, signal.SIGKILL)
+        code = run.wait(timeout=900)
+        self.start(shlex.join(node.args), f"{KILLED}-restarted")
+        return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
 
     def logs(self) -> str:
         return "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.folder.glob("*.log")))
@@ -156,20 +190,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         started = time.monotonic()
         deployment.run_readme()
-        print(f"\nREADME deployment: {time.monotonic() - started:.1f} s wall; {deployment.outputs[-1].stdout.splitlines()[-1]}; "
+        last = (deployment.outputs[-1].stdout.splitlines() or ["no output"])[-1]
+        print(f"\nREADME deployment with {KILLED} killed: {time.monotonic() - started:.1f} s wall; {last}; "
               f"load {os.getloadavg()[0]:.1f}")
         yield deployment
     finally:
         deployment.close()
 
 
-def test_the_readme_deployment_trains_a_model(stack: Stack) -> None:
-    out = stack.outputs[-1].stdout
+def test_the_readme_deployment_trains_a_model_through_a_killed_supernode(stack: Stack) -> None:
+    """Round 3 goes on with two parties; bank-c is charged for it all the same (its reply never came)."""
+    done = stack.outputs[-1]
+    out = done.stdout
+    assert done.returncode == 0, out[-4000:] + done.stderr[-4000:] + stack.logs()
     assert "fedtab: parties bank-a (300 rows), bank-b (300 rows), bank-c (300 rows)" in out, out[-4000:]
-    assert "fedtab: encoder statistics round 1" in out and "fedtab: training round 1/1" in out, out[-4000:]
+    assert "fedtab: encoder statistics round 1" in out and "fedtab: training round 1/3" in out, out[-4000:]
+    assert "fedtab: training round 3/3" in out and f"fedtab: model written to {stack.folder / 'model.fedtab'}" in out, out[-4000:]
     state = ModelState.load(stack.folder / "model.fedtab")
     assert state.parties == {name: 300 for name in PARTIES}
     assert len(sample_table(state, 20, seed=0)) == 20
+    assert [r["parties"] for r in state.history] == [3.0, 3.0, 2.0]
+    assert any("Round 3" in w and KILLED in w for w in state.warnings), state.warnings
+    assert state.ledger["missing"] == {KILLED: [3]}
+    steps = {p["party"]: {m["mechanism"]: m["steps"] for m in p["mechanisms"]} for p in state.ledger["parties"]}
+    assert steps[KILLED]["training"] == steps["bank-a"]["training"]  # charged for round 3 all the same
+    answered = [{p for p in PARTIES if r.get(f"bytes_received.{p}", 0) > 0} for r in state.history]
+    assert answered == [set(PARTIES), set(PARTIES), set(PARTIES) - {KILLED}], state.history
+    assert all(r[f"bytes_sent.{p}"] > 0 for r in state.history for p in PARTIES), state.history
+    assert state.history[2][f"failed.{KILLED}"] == 1.0, state.history
     listed = stack.call("flwr ls fedtab --format json")
     runs = json.loads(listed.stdout)["runs"]
     assert runs[-1]["status"] == "finished:completed" and runs[-1]["network-traffic"]["total-bytes"] > 0
@@ -191,55 +239,6 @@ def test_flower_refuses_nodes_without_tls_or_a_registered_key(stack: Stack) -> N
         code = started[case].wait(timeout=READY_S)
         log = (stack.folder / f"refused-{i}.log").read_text()
         assert code != 0 and "Exit Code: 305" in log and words in log, f"{case}: exit {code}\n{log[-3000:]}"
-
-
-FAULT_CONFIG = """[run]
-rounds = 3
-local-epochs = 0.5
-batch-size = 100
-bgm-max-rounds = 2
-epsilon = 3.0
-seed = 0
-round-timeout = 300.0
-checkpoint = "{checkpoint}"
-[model.options]
-embedding_dim = 16
-generator_dims = [32]
-discriminator_dims = [32]
-"""
-
-
-def rounds_done(checkpoint: Path) -> int:
-    try:
-        return int(ModelState.load(checkpoint).rounds_done or 0)
-    except Exception:  # noqa: BLE001 - not written yet, or being written
-        return 0
-
-
-def test_run_finishes_when_a_supernode_is_killed_after_round_two(stack: Stack) -> None:
-    """kill -9 bank-c's SuperNode (by its PID) after round 2: round 3 goes on with two, the ledger charges bank-c;
-    the node then restarts with its registered key and is the same party again for the next test."""
-    checkpoint, model_out = stack.folder / "fault.ckpt", stack.folder / "fault.fedtab"
-    (stack.folder / "fault.toml").write_text(FAULT_CONFIG.format(checkpoint=checkpoint))
-    (bank_c,) = [p for p in stack.processes if "creds/bank-c.key" in p.args and p.poll() is None]
-    run = subprocess.Popen(shlex.split(f"fedtab deploy run fedtab --run-config \"parties='bank-a,bank-b,bank-c' "
-                                       f"config-path='{stack.folder / 'fault.toml'}' model-out='{model_out}'\""),
-                           cwd=stack.folder, env=stack.env, stdout=(stack.folder / "fault-run.log").open("w"),
-                           stderr=subprocess.STDOUT, start_new_session=True)
-    stack.processes.append(run)
-    deadline = time.monotonic() + 900
-    while rounds_done(checkpoint) < 2 and run.poll() is None:
-        assert time.monotonic() < deadline, stack.logs()
-        time.sleep(0.2)
-    os.killpg(bank_c.pid, signal.SIGKILL)
-    assert run.wait(timeout=900) == 0, stack.logs()
-    stack.start(shlex.join(bank_c.args), "bank-c-restarted")
-    state = ModelState.load(model_out)
-    assert [r["parties"] for r in state.history] == [3.0, 3.0, 2.0]
-    assert any("Round 3" in w and "bank-c" in w for w in state.warnings), state.warnings
-    assert state.ledger["missing"] == {"bank-c": [3]}
-    steps = {p["party"]: {m["mechanism"]: m["steps"] for m in p["mechanisms"]} for p in state.ledger["parties"]}
-    assert steps["bank-c"]["training"] == steps["bank-a"]["training"]  # charged for round 3 all the same
 
 
 def test_fedtab_refuses_unknown_and_duplicate_parties(stack: Stack) -> None:

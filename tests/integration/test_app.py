@@ -15,10 +15,12 @@ def test_demo_run_shows_schema_result_and_downloads():
     at.number_input(key="epochs").set_value(0.5)
     at.number_input(key="rows").set_value(123)
     at.selectbox(key="engine").select("local")
+    assert at.radio(key="model_name").value == "argn" and list(at.radio(key="model_name").options) == ["argn", "ctgan", "tvae"]
     at.button(key="run").click().run()
     assert not at.exception
     synthetic = at.session_state["synthetic"]
     assert len(synthetic) == 123 and "income" in synthetic.columns
+    assert at.session_state["state"].config.model == "argn"
     assert any("123 rows" in m.value for m in at.markdown)
 
 
@@ -28,13 +30,14 @@ def test_a_private_run_with_the_code_book_shows_its_ledger():
     at.number_input(key="rounds").set_value(1)
     at.number_input(key="epochs").set_value(0.5)
     at.selectbox(key="engine").select("local")
+    at.radio(key="model_name").set_value("ctgan")  # the earlier default stays selectable
     at.checkbox(key="dp").check().run()
     at.number_input(key="epsilon").set_value(2.0)
     at.checkbox(key="demo_domain").check()
     at.button(key="run").click().run()
     assert not at.exception
     state = at.session_state["state"]
-    assert state.config.epsilon == 2.0 and state.config.public_domain["age"] == {"bounds": [17, 90], "integer": True}
+    assert state.config.model == "ctgan" and state.config.epsilon == 2.0 and state.config.public_domain["age"] == {"bounds": [17, 90], "integer": True}
     assert not state.plan.notes  # the code book names every category: nothing fell into __rare__
     shown = "\n".join(block.value for block in at.code)
     assert "Differential privacy: record-level" in shown and "clinic_north: ε = " in shown

@@ -59,7 +59,7 @@ def value_attack_auc(members: pd.DataFrame, nonmembers: pd.DataFrame, synthetic:
 
 
 def synthetic_table(parties: dict[str, pd.DataFrame], epsilon: float | None) -> pd.DataFrame:
-    config = FedtabConfig(rounds=3, local_epochs=1.0, batch_size=200, seed=0, epsilon=epsilon, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=3, local_epochs=1.0, batch_size=200, seed=0, epsilon=epsilon, model_options=SMALL)
     synthesizer = FederatedSynthesizer(config, engine="local").fit(parties)
     if epsilon is not None:
         assert synthesizer.state_.ledger["parties"][0]["epsilon"] <= epsilon

@@ -39,14 +39,20 @@ def run(adult, synthetic: str, holdout: str = "test"):
     return evaluate(adult["train"], adult[synthetic], holdout=adult[holdout], target="income", seed=0)
 
 
+@pytest.fixture(scope="module")
+def jittered(adult):
+    """The jittered copy's central report, read by two tests (evaluation is seeded: one run is every run)."""
+    return run(adult, "jitter")
+
+
 def test_copy_is_high_risk(adult):
     report = run(adult, "train")
     assert report.privacy.attack_auc >= 0.9
     assert report.verdict("privacy").level == "high" and report.verdict("overall").headline == "Not safe to share"
 
 
-def test_jittered_copy_is_still_flagged(adult):
-    report = run(adult, "jitter")
+def test_jittered_copy_is_still_flagged(jittered):
+    report = jittered
     assert report.privacy.attack_auc >= 0.8
     assert report.verdict("privacy").level == "high"
 
@@ -67,8 +73,8 @@ def test_shuffled_columns_keep_shapes_but_lose_pairs_and_utility(adult):
     assert report.verdict("utility").level == "poor"
 
 
-def test_five_parties_agree_with_central(adult):
-    central = run(adult, "jitter")
+def test_five_parties_agree_with_central(adult, jittered):
+    central = jittered
     context = build_context(adult["jitter"], target="income", seed=0)
     scores = [
         party_scores(adult["train"][i::5].reset_index(drop=True), adult["jitter"], context=context,

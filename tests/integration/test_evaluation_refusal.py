@@ -40,7 +40,7 @@ def hostile_run(demo_frames, tmp_path, epsilon: float | None) -> tuple[pd.DataFr
                 answers[party] = refusal
 
     staged = stage_parties([load_party(n, f) for n, f in frames.items()], tmp_path, holdout_share=0.2)
-    config = FedtabConfig(rounds=1, local_epochs=1.0, batch_size=100, seed=0, epsilon=epsilon, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=1, local_epochs=1.0, batch_size=100, seed=0, epsilon=epsilon, model_options=SMALL)
     run_federation(LocalTransport(staged), config=config, declaration=SchemaDeclaration(), after_training=attack)
     return candidates, answers
 
@@ -68,7 +68,7 @@ def test_the_sdk_refuses_evaluation_with_epsilon_before_anything_is_sent(demo_fr
     from fedtab.evaluation_run import EvaluationRequest
 
     sent: list[str] = []
-    config = FedtabConfig(rounds=1, epsilon=1.0, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=1, epsilon=1.0, model_options=SMALL)
     with pytest.raises(ConfigError, match="refused under differential privacy"):
         FederatedSynthesizer(config, engine="local").fit(demo_frames, evaluate=EvaluationRequest(), tap=lambda *a: sent.append(a[1]))
     assert sent == []

@@ -12,7 +12,7 @@ TINY_MODEL = {"embedding_dim": 8, "generator_dims": [16], "discriminator_dims": 
 
 
 def fit(parties: dict[str, pd.DataFrame], **config) -> FederatedSynthesizer:
-    settings = FedtabConfig(rounds=1, local_epochs=0.02, batch_size=500, seed=0, model_options=TINY_MODEL, bgm_max_rounds=3, **config)
+    settings = FedtabConfig(model="ctgan", rounds=1, local_epochs=0.02, batch_size=500, seed=0, model_options=TINY_MODEL, bgm_max_rounds=3, **config)
     return FederatedSynthesizer(settings, engine="local").fit(parties)
 
 

@@ -70,7 +70,7 @@ def scanned_run(frames: dict[str, pd.DataFrame], tmp_path, epsilon: float | None
 
     staged = stage_parties([load_party(n, f) for n, f in frames.items()], tmp_path)
     transport = LocalTransport(staged, tap=tap("reply"), tap_sent=tap("sent"))
-    config = FedtabConfig(rounds=1, local_epochs=1.0, batch_size=100, seed=0, epsilon=epsilon, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=1, local_epochs=1.0, batch_size=100, seed=0, epsilon=epsilon, model_options=SMALL)
     fit = run_federation(transport, config=config, declaration=SchemaDeclaration())
     model = fit.to_state(config).save(tmp_path / "model.fedtab")
     return hits, found(model.read_bytes())
@@ -101,7 +101,7 @@ def test_a_party_error_on_the_wire_withholds_the_value_its_own_log_keeps(demo_fr
     frames = {name: frame.iloc[:200].copy() for name, frame in demo_frames.items() if name != "clinic_west"}
     frames["clinic_south"].loc[frames["clinic_south"].index[:3], "race"] = WORD
     races = ["White", "Black", "Other", "Asian-Pac-Islander", "Amer-Indian-Eskimo"]
-    config = FedtabConfig(rounds=1, batch_size=100, model_options=SMALL, public_domain={"race": {"categories": races}})
+    config = FedtabConfig(model="ctgan", rounds=1, batch_size=100, model_options=SMALL, public_domain={"race": {"categories": races}})
     replies: list[Payload] = []
     staged = stage_parties([load_party(n, f) for n, f in frames.items()], tmp_path)
     transport = LocalTransport(staged, tap=lambda party, kind, payload: replies.append(payload))

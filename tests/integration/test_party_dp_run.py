@@ -133,7 +133,7 @@ def test_a_party_level_run_keeps_its_ledger_in_checkpoints_but_refuses_to_resume
     from fedtab.errors import ConfigError
 
     checkpoint = tmp_path / "party.ckpt"
-    config = FedtabConfig(rounds=2, batch_size=200, seed=4, party_epsilon=50.0, checkpoint=str(checkpoint),
+    config = FedtabConfig(model="ctgan", rounds=2, batch_size=200, seed=4, party_epsilon=50.0, checkpoint=str(checkpoint),
                           model_options={"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]})
     def crash_after_round_one(stage, done, total, record):
         if stage == "training" and done == 1:

@@ -20,7 +20,7 @@ SMALL = {"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]
 @pytest.fixture(scope="module")
 def private_run(demo_frames):
     sent = defaultdict(list)
-    config = FedtabConfig(rounds=2, local_epochs=1.0, batch_size=200, seed=1, epsilon=10.0, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=2, local_epochs=1.0, batch_size=200, seed=1, epsilon=10.0, model_options=SMALL)
     synth = FederatedSynthesizer(config, engine="local").fit(demo_frames, tap=lambda p, t, payload: sent[(p, t)].append(payload))
     return synth, sent
 
@@ -72,7 +72,7 @@ def test_private_model_saves_loads_and_samples(private_run, tmp_path):
 
 
 def test_a_budget_the_plan_cannot_meet_is_refused_up_front(demo_frames):
-    config = FedtabConfig(rounds=50, local_epochs=4.0, epsilon=0.01, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=50, local_epochs=4.0, epsilon=0.01, model_options=SMALL)
     with pytest.raises(PrivacyBudgetError, match="Party .clinic_north. cannot release .* raise ε"):
         FederatedSynthesizer(config, engine="local").fit(demo_frames)
 
@@ -80,7 +80,7 @@ def test_a_budget_the_plan_cannot_meet_is_refused_up_front(demo_frames):
 def test_federated_evaluation_is_refused_under_dp_with_what_to_do(demo_frames):
     from fedtab.evaluation_run import EvaluationRequest
 
-    config = FedtabConfig(rounds=1, local_epochs=1.0, batch_size=200, seed=1, epsilon=10.0, model_options=SMALL)
+    config = FedtabConfig(model="ctgan", rounds=1, local_epochs=1.0, batch_size=200, seed=1, epsilon=10.0, model_options=SMALL)
     with pytest.raises(ConfigError, match="refused under differential privacy.*fedtab evaluate"):
         FederatedSynthesizer(config, engine="local").fit(demo_frames, evaluate=EvaluationRequest(target="income", rows=500))
 

@@ -14,7 +14,7 @@ SMALL = {"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]
 
 
 def _config(**changes) -> FedtabConfig:
-    return FedtabConfig(rounds=1, local_epochs=1.0, batch_size=200, seed=2, epsilon=1.0, model_options=SMALL, **changes)
+    return FedtabConfig(model="ctgan", rounds=1, local_epochs=1.0, batch_size=200, seed=2, epsilon=1.0, model_options=SMALL, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,6 @@ def test_a_party_value_outside_the_declared_categories_is_named(demo_frames, eps
     frames = {name: frame.copy() for name, frame in demo_frames.items()}
     frames["clinic_west"].loc[frames["clinic_west"].index[:3], "race"] = "Martian"
     races = ["White", "Black", "Other", "Asian-Pac-Islander", "Amer-Indian-Eskimo"]
-    config = FedtabConfig(rounds=1, batch_size=200, model_options=SMALL, epsilon=epsilon, public_domain={"race": {"categories": races}})
+    config = FedtabConfig(model="ctgan", rounds=1, batch_size=200, model_options=SMALL, epsilon=epsilon, public_domain={"race": {"categories": races}})
     with pytest.raises(SchemaError, match="'race' of party 'clinic_west'.*'Martian'"):
         FederatedSynthesizer(config, engine="local").fit(frames)

@@ -50,7 +50,7 @@ def test_cli_csv_comes_back_spelled_as_the_files(tmp_path: Path, cli: Callable[.
 def test_sdk_parquet_keeps_words_markers_and_integers(tmp_path: Path) -> None:
     for seed, name in enumerate("ab"):
         party_csv(tmp_path / f"{name}.csv", seed)
-    config = FedtabConfig(rounds=1, batch_size=60, seed=1, model_options=SMALL_MODEL)
+    config = FedtabConfig(model="ctgan", rounds=1, batch_size=60, seed=1, model_options=SMALL_MODEL)
     synth = FederatedSynthesizer(config, engine="local").fit({n: tmp_path / f"{n}.csv" for n in "ab"})
     path = synth.write(tmp_path / "synthetic.parquet")
     table = pd.read_parquet(path, dtype_backend="numpy_nullable")

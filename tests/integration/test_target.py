@@ -53,7 +53,7 @@ def test_the_server_refuses_it_before_asking_for_statistics(tmp_path):
 def test_two_parties_keep_a_strong_feature_target_relation():
     """Train on synthetic, test on real: well above chance (a logistic fit on the real rows scores ~0.97)."""
     parties = {"a": toy(1200, 0), "b": toy(1200, 1)}
-    config = FedtabConfig(rounds=8, local_epochs=2.0, batch_size=100, seed=0, target="y",
+    config = FedtabConfig(model="ctgan", rounds=8, local_epochs=2.0, batch_size=100, seed=0, target="y",
                           model_options={"embedding_dim": 32, "generator_dims": [64, 64], "discriminator_dims": [64, 64]})
     synthetic = FederatedSynthesizer(config, engine="local").fit(parties).sample(3000)
     test = toy(2000, 2)
