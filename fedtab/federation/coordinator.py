@@ -236,6 +236,7 @@ def fit_plan(
         common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
         per_party = {p: {**common, **({} if privacy is None else privacy.stats_config(p))} for p in names}
         payloads = {p: Payload(arrays=request.arrays, config=per_party[p]) for p in names}
+        started = time.perf_counter()
         if config.secure_aggregation:  # the server holds only the sum: one "reply" per stage
             summed = secure_sum(transport, payloads, threshold=secure_threshold(privacy, names),
                                 what=f"encoder statistics ({request.stage}, statistics round {rounds + 1})")
@@ -243,7 +244,7 @@ def fit_plan(
         else:
             replies = transport.exchange(keys.STATS, payloads)
             _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
-            stats, cost = [replies[p].arrays for p in names], {}
+            stats, cost = [replies[p].arrays for p in names], _stage_cost(replies, time.perf_counter() - started)
             per_party_by_stage[request.stage] = (request, stats)
         if privacy is not None:
             for p in sorted(replies):
@@ -256,6 +257,12 @@ def fit_plan(
             progress("encoders", rounds, 0, cost)
     plan = fitter.finalize()
     return plan, rounds, party_marginals(per_party_by_stage, len(names))
+
+
+def _stage_cost(replies: Mapping[str, Payload], seconds: float) -> dict[str, float]:
+    """A plain statistics stage's seconds and bytes each way (the progress report's record for the stage)."""
+    return {"stage_s": seconds, BYTES_SENT: float(sum(getattr(replies, "sent", {}).values())),
+            BYTES_RECEIVED: float(sum(getattr(replies, "received", {}).values()))}
 
 
 def model_options(config: FedtabConfig) -> dict:

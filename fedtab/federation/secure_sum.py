@@ -115,9 +115,8 @@ def sum_noise(privacy: PrivacyRun, config: FedtabConfig) -> float:
 
 def secure_cost(summed: SecureSum) -> dict[str, float]:
     """What one secure sum cost, for the progress report: seconds, bytes each way, parties summed and lost."""
-    return {"secagg_s": summed.seconds, "secagg_bytes_sent": float(summed.sent),
-            "secagg_bytes_received": float(summed.received), "secagg_parties": float(len(summed.parties)),
-            "secagg_lost": float(len(summed.failures))}
+    return {"stage_s": summed.seconds, "bytes_sent": float(summed.sent), "bytes_received": float(summed.received),
+            "secagg_parties": float(len(summed.parties)), "secagg_lost": float(len(summed.failures))}
 
 
 def secure_sum(transport: object, payloads: Mapping[str, Payload], *, threshold: int, what: str) -> SecureSum:

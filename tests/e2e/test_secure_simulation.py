@@ -28,7 +28,7 @@ def test_secure_aggregation_runs_in_the_simulation_engine(demo_frames):
         progress=lambda stage, done, total, record: encoders.append(record) if stage == "encoders" else None)
     assert keys.STATS not in sent
     assert all(sent[kind] == set(demo_frames) for kind in keys.SECURE_MESSAGES)
-    assert [r["secagg_parties"] for r in encoders] == [3.0, 3.0] and all(r["secagg_bytes_received"] > 0 for r in encoders)
+    assert [r["secagg_parties"] for r in encoders] == [3.0, 3.0] and all(r["bytes_received"] > r["bytes_sent"] > 0 for r in encoders)
     ledger = synth.state_.ledger
     assert {m["mechanism"] for p in ledger["parties"] for m in p["mechanisms"]} == {ENCODER_DISTRIBUTED, "training"}
     assert all(p["epsilon"] <= 3.0 for p in ledger["parties"])
