@@ -72,6 +72,8 @@ def run_one(secure: bool, seed: int, data: Path, rounds: int, local_epochs: floa
         "stages": stages,
         "epsilon": max(p["epsilon"] for p in ledger["parties"]),
         "mechanisms": sorted({m["mechanism"] for p in ledger["parties"] for m in p["mechanisms"]}),
+        "encoder_sigma": sorted({s for p in ledger["parties"] for m in p["mechanisms"] if m["mechanism"].startswith("encoder")
+                                 for s in m["noise_multipliers"]}),
     }
 
 
