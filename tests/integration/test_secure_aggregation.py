@@ -34,8 +34,9 @@ STAGED = [StagedParty(name, str(path)) for name, path in demo_parties().items()]
 
 @pytest.fixture(scope="module")
 def domain_config() -> FedtabConfig:
-    # A large ε with most of it on the encoders, so the positive control can see a party's histogram through its noise.
-    return FedtabConfig(rounds=1, batch_size=200, seed=2, epsilon=30.0, encoder_share=0.6,
+    # A large ε with most of it on the encoders, so the positive control can see a party's histogram through its noise
+    # (RDP: planning in milliseconds where PRV takes seconds).
+    return FedtabConfig(rounds=1, batch_size=200, seed=2, epsilon=30.0, encoder_share=0.6, accountant="rdp",
                         public_domain=read_public_domain(demo_public_domain_path()))
 
 
