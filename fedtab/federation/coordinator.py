@@ -24,7 +24,7 @@ from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload, Replies, failures_of, require_every
 from fedtab.federation.screening import UpdateScreen
-from fedtab.federation.secure_sum import check_secure_schema, secure_cost, secure_sum, secure_threshold, sum_noise
+from fedtab.federation.secure_sum import charge_lost, check_secure_schema, secure_cost, secure_sum, secure_threshold, sum_noise
 from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
@@ -241,6 +241,7 @@ def fit_plan(
             summed = secure_sum(transport, payloads, threshold=secure_threshold(privacy, names),
                                 what=f"encoder statistics ({request.stage}, statistics round {rounds + 1})")
             replies, stats, cost = summed.replies, [summed.arrays], secure_cost(summed)
+            charge_lost(privacy, summed, request)
         else:
             replies = transport.exchange(keys.STATS, payloads)
             _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)

@@ -51,7 +51,8 @@ from fedtab.federation.privacy_run import PrivacyRun
 from fedtab.privacy.distributed import default_tolerance, summed_noise
 from fedtab.schema import TableSchema
 from fedtab.transformers.plan import DISCRETE_KINDS
-from fedtab.transformers.private_party import public_categories
+from fedtab.transformers.private_party import public_categories, request_releases
+from fedtab.transformers.protocol import StatsRequest
 
 Weights = dict[str, np.ndarray]
 FRACTION_BITS = 16
@@ -111,6 +112,25 @@ def sum_noise(privacy: PrivacyRun, config: FedtabConfig) -> float:
         return privacy.encoder_noise_multiplier
     plan = next(iter(privacy.plans.values()))
     return summed_noise(privacy.encoder_noise_multiplier, plan.noise_parties, plan.noise_tolerance)
+
+
+def charge_lost(privacy: PrivacyRun | None, summed: SecureSum, request: StatsRequest) -> None:
+    """A party lost before its masked statistics arrived may have computed, and charged, them: the server's mirror
+    counts the stage's releases anyway, as it does a training round a party did not answer (never under-count).
+    The party's own accountant stays the authority: its next report replaces the mirror."""
+    if privacy is None:
+        return
+    needed = request_releases(request)
+    for party in sorted(set(summed.failures) - set(summed.replies)):
+        plan = privacy.plans[party]
+        mirror = privacy.accountants.setdefault(party, plan.new_accountant(party))
+        sigma, mechanism = plan.encoder_noise_multiplier or 1.0, plan.encoder_mechanism
+        if needed.encoder_releases > needed.partition_selections:
+            mirror.record_gaussian(noise_multiplier=sigma, mechanism=mechanism,
+                                   releases=needed.encoder_releases - needed.partition_selections)
+        if needed.partition_selections:
+            mirror.record_gaussian(noise_multiplier=sigma, mechanism=mechanism, releases=needed.partition_selections,
+                                   threshold_delta=plan.threshold_delta)
 
 
 def secure_cost(summed: SecureSum) -> dict[str, float]:

@@ -18,7 +18,8 @@ from fedtab.errors import ConfigError
 from fedtab.federation import keys
 from fedtab.federation.coordinator import fit_plan
 from fedtab.federation.local import LocalTransport
-from fedtab.federation.party import StagedParty
+from fedtab.errors import PartyError
+from fedtab.federation.party import PartyWorker, StagedParty
 from fedtab.federation.payload import Payload
 from fedtab.federation.privacy_run import confirm_plans, plan_privacy
 from fedtab.federation.schema_round import schema_round
@@ -45,19 +46,19 @@ def schema(domain_config):
     return schema_round(LocalTransport(STAGED), config=domain_config)
 
 
-def private_fit(config: FedtabConfig, schema, *, secure: bool, lie: bool = False):
+def private_fit(config: FedtabConfig, schema, *, secure: bool, lie: bool = False, worker=PartyWorker, progress=None):
     """The encoder fit as the coordinator runs it, every message each party sends tapped; ``lie``: the server plans
     share noise (as for a secure run) but asks for the statistics in the clear."""
     sent: dict[tuple[str, str], list[Payload]] = defaultdict(list)
     asked: dict[tuple[str, str], list[Payload]] = defaultdict(list)
     transport = LocalTransport(STAGED, tap=lambda party, kind, payload: sent[(party, kind)].append(payload),
-                               tap_sent=lambda party, kind, payload: asked[(party, kind)].append(payload))
+                               tap_sent=lambda party, kind, payload: asked[(party, kind)].append(payload), worker=worker)
     planned = config.replace(secure_aggregation=True) if lie or secure else config
     releases, selections = PlanFitter.release_plan(schema)
     privacy = plan_privacy(planned, transport.parties, encoder_releases=releases, partition_selections=selections)
     confirm_plans(transport, privacy)
     run = config.replace(secure_aggregation=secure)
-    plan, _, _ = fit_plan(transport, config=run, schema=schema, privacy=privacy)
+    plan, _, _ = fit_plan(transport, config=run, schema=schema, privacy=privacy, progress=progress)
     return plan, privacy, sent, asked
 
 
@@ -144,6 +145,26 @@ def test_the_noise_is_added_once_in_total(domain_config, schema):
     spend = {s.party: s for s in secure.ledger().parties}
     assert all(spend[s.party].epsilon == pytest.approx(s.epsilon) for s in plain.ledger().parties)
     assert {m.mechanism for s in plain.ledger().parties for m in s.mechanisms} == {ENCODER}
+
+
+class LosesWestAtCollect(PartyWorker):
+    """clinic_west's connection drops whenever it is asked for its masked statistics."""
+
+    def handle(self, message_type: str, payload: Payload, state: dict) -> tuple[Payload, dict]:
+        if self.party.name == "clinic_west" and message_type == keys.SECURE_COLLECT:
+            return Payload.from_error(PartyError("connection reset by peer"), fault=True), state
+        return super().handle(message_type, payload, state)
+
+
+def test_a_party_lost_mid_sum_is_left_out_and_still_charged(domain_config, schema):
+    """3 parties, T = 1: the sums go on with two; the lost party's releases are counted in the server's mirror."""
+    stages: list[dict] = []
+    _, privacy, sent, _ = private_fit(domain_config, schema, secure=True, worker=LosesWestAtCollect,
+                                      progress=lambda stage, done, total, record: stages.append(record))
+    assert [r["secagg_parties"] for r in stages] == [2.0, 2.0] and all(r["secagg_lost"] == 1.0 for r in stages)
+    assert not sent[("clinic_west", keys.SECURE_UNMASK)]
+    west = privacy.ledger().party("clinic_west").mechanism(ENCODER_DISTRIBUTED)
+    assert west.steps == privacy.plans["clinic_west"].encoder_releases
 
 
 def test_a_server_asking_for_share_noise_in_the_clear_is_refused(domain_config, schema):
