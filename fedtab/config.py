@@ -122,6 +122,12 @@ class FedtabConfig:
     """Vertical runs: width of each party's latent (its autoencoder's bottleneck); ``model`` models the latents."""
     latent_hidden: int = 128
     """Vertical runs: width of the two hidden layers of each party's autoencoder."""
+    secure_aggregation: bool = False
+    """Encoder statistics reach the server only as sums over parties (SecAgg+, ``fedtab.federation.secure_sum``),
+    and under DP each party adds a share of the noise (σ/√(P − T)) so the sum carries it once. Needs epsilon and
+    declared categories; trusts an honest-but-curious server and at most ``secure_dropouts`` colluding or lost parties."""
+    secure_dropouts: int | None = None
+    """T: parties that may drop out of a secure sum or collude with the server (< P/2); None: 1 with 3+ parties."""
     device: str = "cpu"
     """Where every party trains and sampling runs: "cpu", "cuda" (an error without a GPU) or "auto" (a GPU if
     torch finds one, else the CPU with a warning). Not run-defining: a resumed or loaded model may change it."""
@@ -184,6 +190,20 @@ class FedtabConfig:
              "None or a number > 1")
         need(self.update_bits in UPDATE_BITS and _is_int(self.update_bits), "update_bits", f"one of {UPDATE_BITS}")
         out += self._vertical_problems()
+        out += self._secure_problems()
+        return out
+
+    def _secure_problems(self) -> list[str]:
+        out = []
+        if not isinstance(self.secure_aggregation, bool):
+            out.append(f"'secure_aggregation' must be true or false; got {self.secure_aggregation!r}. Fix it in the config or flag.")
+        if not (self.secure_dropouts is None or (_is_int(self.secure_dropouts) and self.secure_dropouts >= 0)):
+            out.append(f"'secure_dropouts' must be None or an int >= 0; got {self.secure_dropouts!r}. Fix it in the config or flag.")
+        if self.secure_aggregation is True and (self.epsilon is None or self.vertical or self.aggregation.startswith("similarity")):
+            out.append("'secure_aggregation' sums the encoder statistics of a private horizontal fit: it needs epsilon (the "
+                       "exact fit also releases each party's minima, maxima and labels, which are not sums), no vertical, "
+                       f"and an aggregation that does not compare single parties (got epsilon={self.epsilon!r}, "
+                       f"vertical={self.vertical!r}, aggregation={self.aggregation!r}). Set --epsilon, or drop --secure-aggregation.")
         return out
 
     def _vertical_problems(self) -> list[str]:

@@ -111,6 +111,8 @@ def synthesize(
     vertical: Annotated[bool, typer.Option("--vertical", help="Parties hold different columns about the same people, joined on --key by private set intersection.")] = False,
     key: Annotated[Optional[list[str]], typer.Option("--key", help="Vertical runs: a key column every party identifies people by (never modelled or written); repeatable.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda (an error without a GPU) or auto (a GPU if there is one, else the CPU, with a warning): where training and sampling run.", show_default=_default("device"))] = None,
+    secure_aggregation: Annotated[Optional[bool], typer.Option("--secure-aggregation", help="The server sees only sums of the encoder statistics (SecAgg+), and each party adds a share of the DP noise so the sum carries it once. Needs --epsilon and declared categories (--public-domain); trusts an honest-but-curious server and at most --secure-dropouts colluding or lost parties.")] = None,
+    secure_dropouts: Annotated[Optional[int], typer.Option("--secure-dropouts", help="Parties that may drop out of a secure sum or collude with the server (fewer than half); each party adds σ/√(P − T).", show_default="1 with 3+ parties")] = None,
     condition: Annotated[Optional[list[str]], typer.Option("--condition", help="NAME=VALUE fixes a column in every synthetic row and generates the rest given it (model argn); repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
@@ -128,7 +130,7 @@ def synthesize(
                             party_budgets=parse_party_budgets(party_budget), require_dp=require_dp,
                             party_state_dir=str(party_state_dir) if party_state_dir else None, target=target,
                             aggregation=aggregation, min_parties=min_parties, update_checks=update_checks, update_bits=update_bits,
-                            device=device)
+                            device=device, secure_aggregation=secure_aggregation, secure_dropouts=secure_dropouts)
     if column:
         settings = settings.replace(columns={**settings.columns, **parse_columns(column)})
     if vertical or key:

@@ -24,6 +24,7 @@ from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload, Replies, failures_of, require_every
 from fedtab.federation.screening import UpdateScreen
+from fedtab.federation.secure_sum import charge_lost, check_secure_schema, secure_cost, secure_sum, secure_threshold, sum_noise
 from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
@@ -213,7 +214,7 @@ def fit_plan(
     server only post-processes the noisy statistics.
     """
     mode: dict[str, object] = (
-        {"mode": "exact"} if privacy is None else {"mode": "private", "noise_multiplier": privacy.encoder_noise_multiplier}
+        {"mode": "exact"} if privacy is None else {"mode": "private", "noise_multiplier": sum_noise(privacy, config)}
     )
     fitter = PlanFitter(
         schema,
@@ -226,27 +227,43 @@ def fit_plan(
         **mode,  # type: ignore[arg-type]
     )
     names = sorted(transport.parties)
+    if config.secure_aggregation:
+        check_secure_schema(schema)
     schema_json = json.dumps(schema.to_dict())
     per_party_by_stage: dict[str, tuple[StatsRequest, list[dict[str, np.ndarray]]]] = {}
     rounds = 0
     while (request := fitter.next_request()) is not None:
         common = {**request.config, keys.STAGE: request.stage, keys.SCHEMA: schema_json, keys.RUN + ".seed": config.seed}
         per_party = {p: {**common, **({} if privacy is None else privacy.stats_config(p))} for p in names}
-        replies = transport.exchange(keys.STATS, {p: Payload(arrays=request.arrays, config=per_party[p]) for p in names})
-        _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
+        payloads = {p: Payload(arrays=request.arrays, config=per_party[p]) for p in names}
+        started = time.perf_counter()
+        if config.secure_aggregation:  # the server holds only the sum: one "reply" per stage
+            summed = secure_sum(transport, payloads, threshold=secure_threshold(privacy, names),
+                                what=f"encoder statistics ({request.stage}, statistics round {rounds + 1})")
+            replies, stats, cost = summed.replies, [summed.arrays], secure_cost(summed)
+            charge_lost(privacy, summed, request)
+        else:
+            replies = transport.exchange(keys.STATS, payloads)
+            _require_all(replies, names, f"encoder statistics ({request.stage})", rounds)
+            stats, cost = [replies[p].arrays for p in names], _stage_cost(replies, time.perf_counter() - started)
+            per_party_by_stage[request.stage] = (request, stats)
         if privacy is not None:
-            for p in names:
+            for p in sorted(replies):
                 privacy.record_reply(p, str(replies[p].config[keys.DP_REPORT]), mechanism=ENCODER)
-        stats = [replies[p].arrays for p in names]
-        if counted_rows is not None and protocol.ROWS in stats[0]:
+        if counted_rows is not None and protocol.ROWS in stats[0] and not config.secure_aggregation:
             counted_rows.update({p: float(np.asarray(s[protocol.ROWS]).ravel()[0]) for p, s in zip(names, stats)})
-        per_party_by_stage[request.stage] = (request, stats)
         fitter.merge(stats)
         rounds += 1
         if progress:
-            progress("encoders", rounds, 0, {})
+            progress("encoders", rounds, 0, cost)
     plan = fitter.finalize()
     return plan, rounds, party_marginals(per_party_by_stage, len(names))
+
+
+def _stage_cost(replies: Mapping[str, Payload], seconds: float) -> dict[str, float]:
+    """A plain statistics stage's seconds and bytes each way (the progress report's record for the stage)."""
+    return {"stage_s": seconds, BYTES_SENT: float(sum(getattr(replies, "sent", {}).values())),
+            BYTES_RECEIVED: float(sum(getattr(replies, "received", {}).values()))}
 
 
 def model_options(config: FedtabConfig) -> dict:

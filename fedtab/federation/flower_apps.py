@@ -184,7 +184,7 @@ def _last_line(reason: str) -> str:
     return lines[-1][:500] if lines else "no reason given"
 
 
-HORIZONTAL_MESSAGES = (keys.HELLO, keys.SCHEMA_ROUND, keys.STATS, keys.CONSENT, keys.TRAIN, keys.EVALUATE)
+HORIZONTAL_MESSAGES = (keys.HELLO, keys.SCHEMA_ROUND, keys.STATS, keys.CONSENT, keys.TRAIN, keys.EVALUATE, *keys.SECURE_MESSAGES)
 
 
 def build_client_app(resolve_party: Callable[[Context], Any], *, worker: Callable[[Any], Any] = PartyWorker,

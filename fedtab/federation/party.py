@@ -21,10 +21,13 @@ from fedtab.federation.compression import compress_update
 from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
 from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
+from fedtab.federation import secure_sum
 from fedtab.federation.schema_round import answer_schema_round
+from fedtab.federation.secure_sum import SumContext
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import create_model
 from fedtab.privacy.accountant import PartyAccountant
+from fedtab.privacy.distributed import check_sum_covers
 from fedtab.privacy.encoders import new_noise_seed, private_statistics
 from fedtab.privacy.planning import PrivacyPlan
 from fedtab.privacy.policy import PartyPolicy, check_release, refuse_without_plan
@@ -72,6 +75,8 @@ class PartyWorker:
                 return self._consent(payload), state
             if message_type == keys.STATS:
                 return self._stats(payload, state)
+            if message_type in keys.SECURE_MESSAGES:
+                return secure_sum.answer(self.party.name, message_type, payload, state, self._stats)
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
             if message_type == keys.EVALUATE:
@@ -110,7 +115,8 @@ class PartyWorker:
         self._guard().accountant({}, plan, str(payload.config.get(keys.DP_RUN, "")), restore_json=restore)
         return Payload(config={keys.PARTY: self.party.name})
 
-    def _stats(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
+    def _stats(self, payload: Payload, state: Weights, secure: SumContext | None = None) -> tuple[Payload, Weights]:
+        """The party's statistics for one stage; ``secure``: they go into a secure sum (``secure_sum``)."""
         config = dict(payload.config)
         stage = str(config.pop(keys.STAGE))
         plan_json, run_id = config.pop(keys.DP_PLAN, None), str(config.pop(keys.DP_RUN, ""))
@@ -122,10 +128,13 @@ class PartyWorker:
         if plan_json is None:
             return Payload(arrays=local_statistics(table, request, seed=seed)), state
         plan = PrivacyPlan.from_dict(json.loads(str(plan_json)))
+        if secure is not None:
+            check_sum_covers(plan, parties=len(secure.parties), threshold=secure.threshold, party=self.party.name)
         state = with_noise_seed(state)
         guard = self._guard()
         accountant = guard.accountant(state, plan, run_id)
-        stats = private_statistics(table, request, plan=plan, accountant=accountant, noise_seed=noise_seed(state), seed=seed)
+        stats = private_statistics(table, request, plan=plan, accountant=accountant, noise_seed=noise_seed(state), seed=seed,
+                                   secure=secure is not None)
         check_release(plan, accountant, f"'{stage}' statistics")
         state = guard.keep(state, accountant, run_id)
         return Payload(arrays=stats, config={keys.DP_REPORT: json.dumps(accountant.state_dict())}), state

@@ -23,6 +23,7 @@ from fedtab.federation import keys
 from fedtab.federation.payload import Payload, require_every
 from fedtab.models.privacy import round_steps
 from fedtab.privacy.accountant import PartyAccountant
+from fedtab.privacy.distributed import default_tolerance, with_distributed_noise
 from fedtab.privacy.ledger import PrivacyLedger
 from fedtab.privacy.planning import TRAINING, PrivacyBudget, PrivacyPlan, default_delta, plan_noise
 
@@ -169,4 +170,12 @@ def plan_privacy(config: FedtabConfig, parties: dict[str, int], *, encoder_relea
         )
         for name, rows in sorted(parties.items())
     }
+    if config.secure_aggregation:
+        tolerated = secure_tolerance(config, len(parties))
+        plans = {name: with_distributed_noise(plan, len(parties), tolerated) for name, plan in plans.items()}
     return PrivacyRun(budget, plans)
+
+
+def secure_tolerance(config: FedtabConfig, parties: int) -> int:
+    """T: the parties a secure sum may lose (or that may collude) while its noise still carries σ."""
+    return default_tolerance(parties) if config.secure_dropouts is None else int(config.secure_dropouts)

@@ -18,8 +18,9 @@ import numpy as np
 
 from fedtab.errors import PrivacyBudgetError
 from fedtab.privacy.accountant import PartyAccountant
+from fedtab.privacy.distributed import DISTRIBUTED, DistributedRelease, check_share_noise, share_factor
 from fedtab.privacy.mechanisms import GaussianRelease
-from fedtab.privacy.planning import ENCODER, PrivacyPlan
+from fedtab.privacy.planning import PrivacyPlan
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable
 from fedtab.transformers import StatsRequest, local_statistics
@@ -33,7 +34,8 @@ def new_noise_seed() -> int:
 
 def encoder_release(plan: PrivacyPlan, accountant: PartyAccountant, *, noise_seed: int,
                     stage: str) -> GaussianRelease:
-    """The party's release for one statistics stage: the plan's encoder σ, its own noise stream."""
+    """The party's release for one statistics stage: the plan's encoder σ, its own noise stream (a share of it
+    under distributed noise, charged as σ all the same)."""
     if plan.encoder_noise_multiplier is None:
         raise PrivacyBudgetError(
             f"Party {accountant.party!r} has a privacy plan with no encoder releases, so it cannot release "
@@ -41,13 +43,23 @@ def encoder_release(plan: PrivacyPlan, accountant: PartyAccountant, *, noise_see
             "PlanFitter.release_plan(schema)."
         )
     rng = numpy_rng(noise_seed, "encoder-noise", accountant.party, stage)
+    if plan.encoder_noise == DISTRIBUTED:
+        return DistributedRelease(share=share_factor(plan.noise_parties, plan.noise_tolerance),
+                                  noise_multiplier=plan.encoder_noise_multiplier, accountant=accountant, rng=rng,
+                                  mechanism=plan.encoder_mechanism)
     return GaussianRelease(noise_multiplier=plan.encoder_noise_multiplier, accountant=accountant, rng=rng,
-                           mechanism=ENCODER)
+                           mechanism=plan.encoder_mechanism)
 
 
 def private_statistics(table: PartyTable, request: StatsRequest, *, plan: PrivacyPlan,
-                       accountant: PartyAccountant, noise_seed: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Answer one encoder statistics request under the party's plan (see the module docstring)."""
+                       accountant: PartyAccountant, noise_seed: int, seed: int = 0,
+                       secure: bool = False) -> dict[str, np.ndarray]:
+    """Answer one encoder statistics request under the party's plan (see the module docstring).
+
+    ``secure``: the reply goes into a secure sum, never to the server alone; a plan with a share of the
+    noise (distributed) is refused without it.
+    """
+    check_share_noise(plan, secure=secure, party=accountant.party, what=f"'{request.stage}' statistics")
     _check_within_plan(request, plan, accountant)
     release = encoder_release(plan, accountant, noise_seed=noise_seed, stage=request.stage)
     threshold_delta = plan.threshold_delta if plan.partition_selections else None
@@ -70,8 +82,8 @@ def assert_private_statistics(request: StatsRequest, reply: dict[str, np.ndarray
 def _check_within_plan(request: StatsRequest, plan: PrivacyPlan, accountant: PartyAccountant) -> None:
     """Refuse before any release when the request would exceed the releases the noise was planned for."""
     needed = request_releases(request)
-    spent = accountant.steps(ENCODER)
-    selected = round(accountant.threshold_delta(ENCODER) / plan.threshold_delta) if plan.threshold_delta else 0
+    spent = accountant.steps(plan.encoder_mechanism)
+    selected = round(accountant.threshold_delta(plan.encoder_mechanism) / plan.threshold_delta) if plan.threshold_delta else 0
     if spent + needed.encoder_releases > plan.encoder_releases or \
             selected + needed.partition_selections > plan.partition_selections:
         raise PrivacyBudgetError(

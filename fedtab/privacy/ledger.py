@@ -12,7 +12,7 @@ from typing import Any
 
 from fedtab.errors import ConfigError, PartyError
 from fedtab.privacy.accountant import PartyAccountant
-from fedtab.privacy.planning import PrivacyBudget
+from fedtab.privacy.planning import ENCODER_DISTRIBUTED, PrivacyBudget
 
 LEDGER_FORMAT = 1
 
@@ -177,6 +177,9 @@ class PrivacyLedger:
             lines.extend(f"    {_mechanism_line(m)}" for m in party.mechanisms)
         if any(len(p.mechanisms) > 1 for p in self.parties):
             lines.append("  (each mechanism's ε is its releases alone; composed they cost less than the sum)")
+        if any(m.mechanism == ENCODER_DISTRIBUTED for p in self.parties for m in p.mechanisms):
+            lines.append(f"  ({ENCODER_DISTRIBUTED}: secure aggregation; the server saw only sums of the encoder statistics, "
+                         "each party adding a share of the noise so the sum carries it once)")
         for party, missed in sorted(self.missing.items()):
             lines.append(f"  {party}: charged for training round{'s' if len(missed) > 1 else ''} "
                          f"{', '.join(str(r) for r in missed)} it did not answer (it may have trained before failing)")

@@ -27,6 +27,8 @@ from fedtab.privacy.accountant import (
 )
 
 ENCODER = "encoder"
+ENCODER_DISTRIBUTED = "encoder-distributed"
+"""Encoder releases whose noise the parties add in shares inside a secure sum (``fedtab.privacy.distributed``)."""
 TRAINING = "training"
 
 MAX_NOISE_MULTIPLIER = 50.0
@@ -99,6 +101,17 @@ class PrivacyPlan:
     encoder_epsilon: float
     training_epsilon: float
     epsilon: float
+    encoder_noise: str = "local"
+    """"local": each party adds σ to every encoder release; "distributed": σ/√(P − T) inside a secure sum."""
+    noise_parties: int = 0
+    """P: the parties whose shares make up the noise (distributed noise only)."""
+    noise_tolerance: int = 0
+    """T: the parties that may drop out or collude while the sum still carries σ (distributed noise only)."""
+
+    @property
+    def encoder_mechanism(self) -> str:
+        """The name the encoder releases are charged under: which mechanism the ledger shows."""
+        return ENCODER_DISTRIBUTED if self.encoder_noise == "distributed" else ENCODER
 
     def new_accountant(self, party: str | None = None) -> PartyAccountant:
         """The accountant the run must keep: same method and error bound as the plan assumed."""
@@ -112,7 +125,7 @@ class PrivacyPlan:
         """Every release the plan allows, recorded in an accountant (the plan's settings unless given)."""
         accountant = PartyAccountant.with_settings(self.party, settings or self.settings)
         _record(accountant, self.encoder_noise_multiplier, self.encoder_releases, self.partition_selections,
-                self.threshold_delta, self.noise_multiplier, self.sample_rate, self.steps)
+                self.threshold_delta, self.noise_multiplier, self.sample_rate, self.steps, self.encoder_mechanism)
         return accountant
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,13 +334,13 @@ def _interpolate(lo: float, e_lo: float, hi: float, e_hi: float, aim: float) -> 
 
 
 def _record(accountant: PartyAccountant, sigma_enc: float | None, releases: int, selections: int,
-            threshold_delta: float, sigma: float, q: float, steps: int) -> None:
+            threshold_delta: float, sigma: float, q: float, steps: int, mechanism: str = ENCODER) -> None:
     """Record a plan in the order a run makes it: encoder statistics, then training."""
     sigma_enc = sigma_enc or 1.0
     if releases > selections:
-        accountant.record_gaussian(noise_multiplier=sigma_enc, mechanism=ENCODER, releases=releases - selections)
+        accountant.record_gaussian(noise_multiplier=sigma_enc, mechanism=mechanism, releases=releases - selections)
     if selections:
-        accountant.record_gaussian(noise_multiplier=sigma_enc, mechanism=ENCODER, releases=selections,
+        accountant.record_gaussian(noise_multiplier=sigma_enc, mechanism=mechanism, releases=selections,
                                    threshold_delta=threshold_delta)
     accountant.record_sgd(noise_multiplier=sigma, sample_rate=q, steps=steps, mechanism=TRAINING)
 
@@ -339,7 +352,7 @@ def _verified(**plan: Any) -> PrivacyPlan:
         draft = PrivacyPlan(**plan, encoder_epsilon=0.0, training_epsilon=0.0, epsilon=0.0)
         accountant = draft.planned_accountant()
         total = accountant.epsilon(budget.delta)
-        encoder = accountant.epsilon(budget.delta, mechanism=ENCODER)
+        encoder = accountant.epsilon(budget.delta, mechanism=draft.encoder_mechanism)
         if total <= budget.epsilon and encoder <= budget.encoder_epsilon:
             return PrivacyPlan(**plan, encoder_epsilon=encoder, epsilon=total,
                                training_epsilon=accountant.epsilon(budget.delta, mechanism=TRAINING))

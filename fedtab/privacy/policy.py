@@ -25,6 +25,7 @@ from fedtab.privacy.accountant import (
     PartyAccountant,
     accountant_settings,
 )
+from fedtab.privacy.distributed import noise_problems
 from fedtab.privacy.planning import PrivacyPlan, default_delta
 
 REL_TOL = 1e-9
@@ -122,7 +123,7 @@ def refuse_without_plan(policy: PartyPolicy, party: str, what: str) -> None:
 def checked_plan(policy: PartyPolicy, plan: PrivacyPlan, *, party: str, rows: int) -> AccountantSettings:
     """Refuse ``plan`` unless the party's own accountant finds it within the party's budget; returns the
     settings the party keeps its accountant with (its own, or the plan's for a party without a budget)."""
-    problems = _identity_problems(plan, party, rows)
+    problems = _identity_problems(plan, party, rows) + [f"the plan's noise cannot be trusted: {p}" for p in noise_problems(plan)]
     settings = policy.settings()
     if settings is not None and not problems:
         problems += _budget_problems(policy, plan, settings, rows)
