@@ -101,7 +101,7 @@ class FedTabDiff(HorizontalModel):
         """Sizes measured on Adult (benchmarks/RESULTS_DIFFUSION.md); ``target`` is generated on, not diffused."""
         return {
             "hidden_dims": [256, 256, 256],
-            "time_dim": 64,
+            "embedding_dim": 64,  # the timestep (sinusoidal) features fed to the time MLP
             "learning_rate": 2e-3,
             "sampling_steps": 50,
             "target": None,
@@ -138,7 +138,7 @@ class FedTabDiff(HorizontalModel):
         o = self.options
         output = len(self.numeric) + sum(t.cardinality for t in self.tokens)
         classes = self.target.cardinality if self.target is not None else 0
-        return {"denoiser": Denoiser(self.input_dim, output, classes, list(o["hidden_dims"]), o["time_dim"])}
+        return {"denoiser": Denoiser(self.input_dim, output, classes, list(o["hidden_dims"]), o["embedding_dim"])}
 
     def make_optimizers(self, modules: Modules) -> Optimizers:
         return {"denoiser": torch.optim.Adam(modules["denoiser"].parameters(), lr=self.options["learning_rate"])}

@@ -23,7 +23,7 @@ SMALL = {
     "ctgan": {"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]},
     "tvae": {"embedding_dim": 8, "compress_dims": [32], "decompress_dims": [32]},
     "argn": {"embedding_dim": 4, "hidden_dims": [16], "bins": 8},
-    "fedtabdiff": {"hidden_dims": [16, 16], "time_dim": 8, "sampling_steps": 4},
+    "fedtabdiff": {"hidden_dims": [16, 16], "embedding_dim": 8, "sampling_steps": 4},
 }
 
 
@@ -186,7 +186,7 @@ def test_a_dp_run_sends_only_noised_statistics_weights_and_the_accountant(model_
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"model": "gpt"}, r"Unknown model 'gpt'; known models are \['argn', 'ctgan', 'tvae'\]"),
+    ({"model": "gpt"}, r"Unknown model 'gpt'; known models are \['argn', 'ctgan', 'fedtabdiff', 'tvae'\]"),
     ({"model_options": {"layers": 3}}, r"has no options \['layers'\]"),
     ({"model_options": {"embedding_dim": 0}}, r"'embedding_dim' must be an int >= 1; got 0"),
 ])
