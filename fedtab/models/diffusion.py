@@ -115,6 +115,7 @@ class FedTabDiff(HorizontalModel):
             raise ConfigError(f"Model 'fedtabdiff' generates on a categorical target; {target!r} is not one of the "
                               f"table's categorical columns {[c.name for c in discrete]}. Fix target in [model.options].")
         self.numeric = [c for c in plan.encoded_columns if c.kind in NUMERIC_KINDS]
+        self.maps = {c.name: plan.quantile_map(c.name) for c in self.numeric}
         self.tokens = self._tokens(target)
         self.target = next((t for t in self._tokens(None) if t.column == target), None)
         self.steps = self.options["sampling_steps"]
@@ -149,7 +150,7 @@ class FedTabDiff(HorizontalModel):
         """(quantile-normal numericals (n, d; 0 where missing), category indices (n, tokens), target index or None)."""
         z = np.zeros((len(encoded), len(self.numeric)), dtype=np.float32)
         for j, column in enumerate(self.numeric):
-            values = self.plan.quantile_normal(column.name, self.plan.block_values(column.name, encoded), rng)
+            values = self.maps[column.name].normal(self.plan.block_values(column.name, encoded), rng)
             z[:, j] = np.nan_to_num(values, nan=0.0)
         indices = np.stack([encoded[:, t.start:t.start + t.cardinality].argmax(axis=1) for t in self.tokens], axis=1) \
             if self.tokens else np.zeros((len(encoded), 0), dtype=np.int64)
@@ -163,7 +164,7 @@ class FedTabDiff(HorizontalModel):
         out = np.zeros((len(z), self.plan.output_dim), dtype=np.float32)
         missing = {t.column: indices[:, i] == 1 for i, t in enumerate(self.tokens) if t.missing_flag}
         for j, column in enumerate(self.numeric):
-            values = self.plan.from_quantile_normal(column.name, z[:, j])
+            values = self.maps[column.name].from_normal(z[:, j])
             values = np.where(missing.get(column.name, False), np.nan, values)
             start = self.plan.column_start(column.name)
             out[:, start:start + column.width] = self.plan.encode_values(column.name, values, rng)
