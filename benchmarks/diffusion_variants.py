@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=30)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--options", default="{}")
+    parser.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=[50],
+                        help="sampling steps to try on the same trained weights")
     args = parser.parse_args()
     torch.set_num_threads(1)
     table = ut.TABLES["adult"]
@@ -89,16 +91,17 @@ def main() -> None:
     update = model.local_update(model.init_weights(), data, epochs=args.epochs, batch_size=args.batch, round_index=0,
                                 party="central")
     fit_s = time.perf_counter() - started
-    clock = time.perf_counter()
-    synthetic = plan.decode(model.sample(update.weights, len(train), seed=1), np.random.default_rng(0))
-    sample_s = time.perf_counter() - clock
-    q, u = ut.quality(train, synthetic, table), ut.utility(train, synthetic, test, table)
-    print(f"{args.variant} {json.dumps(options)} epochs {args.epochs:g} batch {args.batch}: quality {q['quality']:.3f} "
-          f"(shapes {q['shapes']:.3f}, pairs {q['pairs']:.3f}, worst TV {q['worst_tv']:.3f} {q['worst_tv_column']}), "
-          f"TSTR AUC GB {u['tstr_auc_gb']:.3f} F1 {u['tstr_f1_gb']:.3f} LR {u['tstr_auc_lr']:.3f}; "
-          f"zeros cap. gain {(synthetic['capital-gain'] == 0).mean():.3f}; fit {fit_s:.0f} s, "
-          f"sampling {len(train) / sample_s:,.0f} rows/s; load {os.getloadavg()[0]:.1f}", flush=True)
-
+    for steps in args.steps:
+        model.steps = steps
+        clock = time.perf_counter()
+        synthetic = plan.decode(model.sample(update.weights, len(train), seed=1), np.random.default_rng(0))
+        sample_s = time.perf_counter() - clock
+        q, u = ut.quality(train, synthetic, table), ut.utility(train, synthetic, test, table)
+        print(f"{args.variant} {json.dumps(options)} epochs {args.epochs:g} batch {args.batch} steps {steps}: quality "
+              f"{q['quality']:.3f} (shapes {q['shapes']:.3f}, pairs {q['pairs']:.3f}, worst TV {q['worst_tv']:.3f} "
+              f"{q['worst_tv_column']}), TSTR AUC GB {u['tstr_auc_gb']:.3f} F1 {u['tstr_f1_gb']:.3f} LR "
+              f"{u['tstr_auc_lr']:.3f}; zeros cap. gain {(synthetic['capital-gain'] == 0).mean():.3f}; fit {fit_s:.0f} s, "
+              f"sampling {len(train) / sample_s:,.0f} rows/s; load {os.getloadavg()[0]:.1f}", flush=True)
 
 if __name__ == "__main__":
     main()
