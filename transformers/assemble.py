@@ -11,7 +11,7 @@ from fedtab.transformers import mixture
 from fedtab.transformers import protocol as p
 from fedtab.transformers.codecs import mode_log_posterior
 from fedtab.transformers.dtypes import is_integer_dtype, is_textual, nullable
-from fedtab.transformers.numeric_server import FinalMixture, Standardisation, final_mixture
+from fedtab.transformers.numeric_server import FinalMixture, HistogramLayout, Standardisation, final_mixture
 from fedtab.transformers.plan import NUMERIC_KINDS, ColumnPlan, SpanInfo, TransformPlan
 from fedtab.transformers.values import MISSING_TOKEN, RARE_TOKEN
 from fedtab.transformers.vocabulary import Vocabulary
@@ -30,6 +30,9 @@ class PlanInputs:
     space: Standardisation | None
     state: mixture.MixtureState | None
     vocabularies: dict[str, Vocabulary]
+    layout: HistogramLayout | None = None
+    histograms: np.ndarray | None = None
+    """The summed histograms (fitted columns' order) the plan keeps for quantile maps."""
 
 
 def build_plan(inputs: PlanInputs) -> TransformPlan:
@@ -59,9 +62,11 @@ def _numeric_plan(column: ColumnSchema, j: int, inputs: PlanInputs) -> tuple[Col
         space = inputs.space
         mix = final_mixture(inputs.state.take(position), float(space.loc[position]), float(space.scale[position]))
         bounds = (float(inputs.low[j]), float(inputs.high[j]))
+        histogram = _kept_histogram(inputs, position)
     else:
         bounds = column.bounds or (0.0, 0.0)
         mix = FinalMixture((float(np.mean(bounds)),), (1.0,), (1.0,))
+        histogram = {}
         has_missing = True
         note = f"Column '{column.name}' has no values at any party; it is modelled as always missing."
     means, stds, weights = (np.asarray(v) for v in (mix.means, mix.stds, mix.weights))
@@ -86,8 +91,17 @@ def _numeric_plan(column: ColumnSchema, j: int, inputs: PlanInputs) -> tuple[Col
         missing_fill=fill,
         textual=False,
         datetime_format=column.datetime_format,
+        **histogram,
     )
     return plan, note
+
+
+def _kept_histogram(inputs: PlanInputs, position: int) -> dict[str, object]:
+    """The fitted column's summed histogram and its bins, as ColumnPlan fields (none when not given)."""
+    if inputs.layout is None or inputs.histograms is None:
+        return {}
+    return {"histogram": tuple(float(v) for v in inputs.histograms[position]),
+            "histogram_low": float(inputs.layout.low[position]), "histogram_width": float(inputs.layout.width[position])}
 
 
 def _discrete_plan(column: ColumnSchema, vocabulary: Vocabulary) -> ColumnPlan:

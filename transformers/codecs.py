@@ -35,6 +35,11 @@ def encode_numerical(plan: ColumnPlan, series: pd.Series, rng: np.random.Generat
     x = numeric_values(
         series, column=plan.name, is_datetime=plan.kind is ColumnKind.DATETIME, datetime_format=plan.datetime_format
     )
+    encode_values(plan, x, rng, block)
+
+
+def encode_values(plan: ColumnPlan, x: np.ndarray, rng: np.random.Generator, block: np.ndarray) -> None:
+    """``encode_numerical`` on values already in data units (epoch seconds for dates; NaN = missing)."""
     missing = np.isnan(x)
     if missing.any() and not plan.has_missing:
         raise SchemaError(
@@ -57,20 +62,28 @@ def encode_numerical(plan: ColumnPlan, series: pd.Series, rng: np.random.Generat
 
 def decode_numerical(plan: ColumnPlan, block: np.ndarray) -> pd.Series:
     """Invert ``encode_numerical``: argmax mode, alpha·4σ+μ, round to the column's grid, clip to bounds."""
+    values = numerical_values(plan, block)
+    missing = np.isnan(values)
+    if plan.step > 0:
+        values = np.round(values / plan.step) * plan.step
+    low, high = plan.bounds if plan.bounds is not None else (-np.inf, np.inf)
+    values = np.clip(values, low, high)
+    values[missing] = np.nan
+    if plan.kind is ColumnKind.DATETIME:
+        return _as_datetimes(values, plan)
+    return pd.Series(values).astype(plan.dtype)
+
+
+def numerical_values(plan: ColumnPlan, block: np.ndarray) -> np.ndarray:
+    """Each row's value in data units (alpha·4σ+μ of its argmax mode, unrounded, unclipped); NaN where missing."""
     means, stds, _ = plan.mixture_arrays()
     k = len(means)
     modes = block[:, 1 : 1 + k].argmax(axis=1)
     alpha = np.clip(block[:, 0].astype(np.float64), -1.0, 1.0)
     values = alpha * 4 * stds[modes] + means[modes]
-    if plan.step > 0:
-        values = np.round(values / plan.step) * plan.step
-    low, high = plan.bounds if plan.bounds is not None else (-np.inf, np.inf)
-    values = np.clip(values, low, high)
     if plan.has_missing:
         values[block[:, 1 + k : 3 + k].argmax(axis=1) == 1] = np.nan
-    if plan.kind is ColumnKind.DATETIME:
-        return _as_datetimes(values, plan)
-    return pd.Series(values).astype(plan.dtype)
+    return values
 
 
 def _as_datetimes(seconds: np.ndarray, plan: ColumnPlan) -> pd.Series:

@@ -6,7 +6,10 @@ Stages, one message round each across all parties:
    top-k category counts. The server fixes bounds and vocabularies.
 2. ``histogram`` — a fine histogram per numerical column over the global bounds. The server fits
    every mixture on the summed histograms; in ``histogram`` mode that is the final fit (the path
-   differential privacy takes: noised histograms, then post-processing only).
+   differential privacy takes: noised histograms, then post-processing only). The plan keeps the
+   summed histograms (under DP the post-processed ones) for the quantile maps models may read
+   (``transformers.quantile``): in every mode a statistic already computed, so nothing new is sent
+   or charged.
 3. ``em`` (exact mode) — federated variational-Bayes EM: parties return per-component sufficient
    statistics, the server runs the M-step. One round per iteration for all columns at once, until
    every column's lower bound per row moves less than 1e-3 or ``max_em_rounds`` is reached.
@@ -126,6 +129,7 @@ class PlanFitter:
         self._active = np.zeros(0, dtype=bool)
         self._bound = np.zeros(0)
         self._private_bounds: tuple[np.ndarray, np.ndarray] | None = None
+        self._histograms: np.ndarray | None = None
 
     @staticmethod
     def release_plan(schema: TableSchema) -> EncoderReleases:
@@ -292,6 +296,7 @@ class PlanFitter:
     def _merge_histogram(self, replies: list[dict[str, np.ndarray]]) -> None:
         assert self._layout is not None
         counts = np.clip(sum(r[p.HIST_COUNTS] for r in replies), 0.0, None)
+        self._histograms = counts
         if self.mode == "histogram":
             self._space = standardise(histogram_moments(self._layout, counts))
         assert self._space is not None
@@ -352,6 +357,7 @@ class PlanFitter:
         assert self._layout is not None
         counts = denoise_histograms(sum(r[p.HIST_COUNTS] for r in replies), self._layout, *self._bounds(),
                                     noise_std=self._noise_std(len(replies)))
+        self._histograms = counts
         self._space = standardise(histogram_moments(self._layout, counts))
         fitted = fit_histograms(self._layout, counts, self._space, self.num_components)
         low, high = self._bounds()
@@ -399,6 +405,8 @@ class PlanFitter:
                 space=self._space,
                 state=self._state,
                 vocabularies=self._vocabularies,
+                layout=self._layout,
+                histograms=self._histograms,
             )
         )
 

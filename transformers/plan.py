@@ -16,6 +16,7 @@ import pandas as pd
 from fedtab.errors import SchemaError
 from fedtab.schema import ColumnKind, TableSchema
 from fedtab.transformers import codecs
+from fedtab.transformers.quantile import QuantileMap, quantile_map
 
 PLAN_FORMAT_VERSION = 1
 NUMERIC_KINDS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
@@ -71,6 +72,9 @@ class ColumnPlan:
     counts: tuple[float, ...] = ()
     textual: bool = True
     datetime_format: str | None = None
+    histogram: tuple[float, ...] = ()
+    histogram_low: float = 0.0
+    histogram_width: float = 0.0
 
     @property
     def width(self) -> int:
@@ -83,7 +87,7 @@ class ColumnPlan:
         out = asdict(self)
         out["kind"] = self.kind.value
         out["spans"] = [[s.dim, s.activation] for s in self.spans]
-        for key in ("means", "stds", "weights", "vocabulary", "counts"):
+        for key in ("means", "stds", "weights", "vocabulary", "counts", "histogram"):
             out[key] = list(out[key])
         out["bounds"] = None if self.bounds is None else list(self.bounds)
         return out
@@ -95,6 +99,7 @@ class ColumnPlan:
         data["spans"] = tuple(SpanInfo(int(d), str(a)) for d, a in data["spans"])
         for key in ("means", "stds", "weights", "counts"):
             data[key] = tuple(float(v) for v in data[key])
+        data["histogram"] = tuple(float(v) for v in data.get("histogram", ()))
         data["vocabulary"] = tuple(str(v) for v in data["vocabulary"])
         data["bounds"] = None if data["bounds"] is None else (float(data["bounds"][0]), float(data["bounds"][1]))
         return cls(**data)
@@ -203,6 +208,55 @@ class TransformPlan:
             else:
                 decoded[column.name] = codecs.decode_categorical(column, block)
         return pd.DataFrame(decoded, columns=self.schema.names)
+
+    def column(self, name: str) -> ColumnPlan:
+        """The plan of column ``name``."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise SchemaError(f"The plan has no column {name!r}; its columns are {self.schema.names}. Pass one of them.")
+
+    def column_start(self, name: str) -> int:
+        """Where column ``name``'s block starts in an encoded row."""
+        start = 0
+        for column in self.columns:
+            if column.name == name:
+                return start
+            start += column.width
+        raise SchemaError(f"The plan has no column {name!r}; its columns are {self.schema.names}. Pass one of them.")
+
+    def quantile_map(self, name: str) -> QuantileMap:
+        """The numerical column's quantile map, read off its released histogram (no new statistic, no ε)."""
+        column = self.column(name)
+        if column.kind not in NUMERIC_KINDS:
+            raise SchemaError(f"Column {name!r} is {column.kind.value}; quantile maps exist for numerical and "
+                              "datetime columns only. Read a categorical column's index from its one-hot block.")
+        return quantile_map(column)
+
+    def quantile_normal(self, name: str, values: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Values of a numerical column (data units; dates as epoch seconds) → quantile-normal values (NaN kept)."""
+        return self.quantile_map(name).normal(values, rng)
+
+    def from_quantile_normal(self, name: str, z: np.ndarray) -> np.ndarray:
+        """Quantile-normal values → the column's values in data units (``encode_values`` writes them in the layout)."""
+        return self.quantile_map(name).from_normal(z)
+
+    def quantile_bins(self, name: str, k: int) -> np.ndarray:
+        """Edges of ``k`` equal-mass bins of a numerical column (fewer where one value holds more than 1/k)."""
+        return self.quantile_map(name).bin_edges(k)
+
+    def block_values(self, name: str, encoded: np.ndarray) -> np.ndarray:
+        """A numerical column's values (data units, unrounded; NaN where missing) from encoded rows."""
+        column = self.column(name)
+        start = self.column_start(name)
+        return codecs.numerical_values(column, np.asarray(encoded)[:, start:start + column.width])
+
+    def encode_values(self, name: str, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A numerical column's block (n, width) for values in data units (NaN for missing), as ``encode`` writes it."""
+        column = self.column(name)
+        block = np.zeros((len(values), column.width))
+        codecs.encode_values(column, np.asarray(values, dtype=np.float64), rng, block)
+        return block
 
     def to_dict(self) -> dict[str, Any]:
         return {

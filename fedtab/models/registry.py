@@ -19,7 +19,7 @@ from fedtab.transformers.vocabulary import Vocabulary
 
 # name -> module that registers it; imported lazily so a broken optional model fails only when asked.
 _PLUGIN_MODULES: dict[str, str] = {"ctgan": "fedtab.models.ctgan", "tvae": "fedtab.models.tvae",
-                                   "argn": "fedtab.models.argn"}
+                                   "argn": "fedtab.models.argn", "fedtabdiff": "fedtab.models.diffusion"}
 _REGISTRY: dict[str, type[HorizontalModel]] = {}
 
 

@@ -23,6 +23,7 @@ SMALL = {
     "ctgan": {"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]},
     "tvae": {"embedding_dim": 8, "compress_dims": [32], "decompress_dims": [32]},
     "argn": {"embedding_dim": 4, "hidden_dims": [16], "bins": 8},
+    "fedtabdiff": {"hidden_dims": [16, 16], "embedding_dim": 8, "sampling_steps": 4},
 }
 
 
@@ -69,7 +70,7 @@ def test_every_model_in_the_card_is_registered():
 
 
 def test_unknown_model_lists_the_known_ones(plan_and_data):
-    with pytest.raises(ConfigError, match="known models are \\['argn', 'ctgan', 'tvae'"):
+    with pytest.raises(ConfigError, match="known models are \\['argn', 'ctgan', 'fedtabdiff', 'tvae'"):
         create_model("gpt", plan_and_data[0])
 
 
@@ -185,7 +186,7 @@ def test_a_dp_run_sends_only_noised_statistics_weights_and_the_accountant(model_
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"model": "gpt"}, r"Unknown model 'gpt'; known models are \['argn', 'ctgan', 'tvae'\]"),
+    ({"model": "gpt"}, r"Unknown model 'gpt'; known models are \['argn', 'ctgan', 'fedtabdiff', 'tvae'\]"),
     ({"model_options": {"layers": 3}}, r"has no options \['layers'\]"),
     ({"model_options": {"embedding_dim": 0}}, r"'embedding_dim' must be an int >= 1; got 0"),
 ])
