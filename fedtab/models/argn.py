@@ -132,7 +132,7 @@ class FederatedARGN(HorizontalModel):
             "hidden_dims": [128],
             "bins": 40,
             "learning_rate": 2e-3,
-            "dp_learning_rate": 6e-3,
+            "dp_learning_rate": 1.5e-2,
             "order": "fixed",
             "first_columns": "",
             "target": None,
