@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from adult_federated import DEFAULT_DATA, load_adult, quality, split  # noqa: E402
+from adult_federated import DEFAULT_DATA, detect_metadata, load_adult, quality, split  # noqa: E402
 
 MARKER = "## Differential privacy: Adult, 5 parties, Dirichlet 0.5"
 
@@ -78,9 +78,18 @@ def plan_decode(plan, train) -> dict:  # noqa: ANN001 - a TransformPlan and the 
     import numpy as np
     from fedtab.connectors import load_party
 
+    from sdmetrics.reports.single_table import QualityReport
+
     frame = load_party("all", train).frame
     decoded = plan.decode(plan.encode(plan.imputed(frame), np.random.default_rng(0)), np.random.default_rng(0))
-    return {f"decode_{k}": v for k, v in quality(train, decoded).items()}
+    report = QualityReport()
+    report.generate(train, decoded[train.columns], detect_metadata(train).to_dict()["tables"]["adult"], verbose=False)
+    shapes = report.get_details("Column Shapes").sort_values("Score")
+    props = report.get_properties().set_index("Property")["Score"]
+    return {"decode_quality": float(report.get_score()), "decode_shapes": float(props["Column Shapes"]),
+            "decode_pairs": float(props["Column Pair Trends"]),
+            "decode_worst": {r.Column: round(float(r.Score), 3) for r in shapes.head(6).itertuples()},
+            "plan_notes": [str(n)[:300] for n in plan.notes]}
 
 
 def _chosen(args: argparse.Namespace | None) -> dict:
