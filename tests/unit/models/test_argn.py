@@ -212,3 +212,15 @@ def test_an_unconditional_sample_matches_the_targets_released_shares(plan_and_da
     first = column.vocabulary[0]
     assert shares[False][first] > 0.9  # control: the drifted head writes the first category almost always
     assert all(abs(shares[True][k] - v) < 0.03 for k, v in released.items()), (shares[True], released)
+
+
+def test_under_dp_the_optimizer_takes_the_dp_learning_rate(plan_and_data):
+    plan, _ = plan_and_data
+    rates = {}
+    for private in (False, True):
+        model = create_model("argn", plan, {**SMALL, "learning_rate": 1e-3, "dp_learning_rate": 7e-3}, private=private)
+        optimizer = model.make_optimizers(model.build_modules())["argn"]
+        rates[private] = optimizer.param_groups[0]["lr"]
+    assert rates == {False: 1e-3, True: 7e-3}
+    defaults = create_model("argn", plan, SMALL).options
+    assert defaults["dp_learning_rate"] > defaults["learning_rate"]  # DP-SGD's fewer steps need the longer stride
