@@ -128,6 +128,62 @@ def independent(synthesizer, rows: int) -> pd.DataFrame:  # noqa: ANN001 - a fit
     return assemble(frames, fit)
 
 
+def lever_latents(joined: pd.DataFrame, name: str, *, latent_dim: int, epochs: int, batch_size: int,
+                  cache: Path) -> tuple[object, np.ndarray]:
+    """One party's decoder and row latents on the joined rows, as its worker computes them (cached per setting).
+
+    The lever sweep skips PSI (the joined rows are the aligned rows, in one order) so the party side is
+    trained once per setting and every server model is compared on the same latents.
+    """
+    from fedtab import FedtabConfig
+    from fedtab.connectors import load_party
+    from fedtab.federation.vertical_coordinator import encoder_options
+    from fedtab.models.vertical import (PartyDecoder, autoencoder_options, fit_party_plan, row_latents,
+                                        train_autoencoder)
+    from fedtab.rng import numpy_rng
+
+    stem = cache / f"{name}-d{latent_dim}-e{epochs}-b{batch_size}"
+    if stem.with_suffix(".npy").exists():
+        return PartyDecoder.from_bytes(stem.with_suffix(".dec").read_bytes()), np.load(stem.with_suffix(".npy"))
+    source = cache / f"{name}.parquet"
+    joined[SPLIT[name]].to_parquet(source, index=False)
+    table = load_party(name, str(source))
+    config = FedtabConfig(latent_dim=latent_dim)
+    plan = fit_party_plan(table, seed=0, options=encoder_options(config))
+    encoded = plan.encode(table.frame, numpy_rng(0, "encode", name))
+    decoder, _ = train_autoencoder(plan, encoded, party=name, seed=0, epochs=epochs, batch_size=batch_size, privacy=None,
+                                   options=autoencoder_options(latent_dim, config.latent_hidden))
+    latents = row_latents(decoder, encoded)
+    stem.with_suffix(".dec").write_bytes(decoder.to_bytes())
+    np.save(stem.with_suffix(".npy"), latents)
+    return decoder, latents
+
+
+def run_levers(joined: pd.DataFrame, test: pd.DataFrame, args: argparse.Namespace) -> list[dict]:
+    """The no-DP levers one at a time on shared party latents: the server's latent model and its options."""
+    from fedtab import FedtabConfig
+    from fedtab.federation.vertical_coordinator import fit_latent_model, latent_names, sample_latents, party_slice
+    from fedtab.federation.vertical_party import decode_party
+
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    party = {p: lever_latents(joined, p, latent_dim=args.latent_dim, epochs=args.ae_epochs or args.epochs,
+                              batch_size=args.batch_size, cache=cache) for p in SPLIT}
+    party_s = time.perf_counter() - started
+    frame = pd.concat([pd.DataFrame(z, columns=latent_names(p, z.shape[1])) for p, (_, z) in party.items()], axis=1)
+    config = FedtabConfig(model=args.model, rounds=args.epochs, seed=0, batch_size=args.batch_size,
+                          model_options=json.loads(args.model_options))
+    started = time.perf_counter()
+    model = fit_latent_model(frame, config)
+    server_s = time.perf_counter() - started
+    latents = sample_latents(model, len(joined), seed=1)
+    synthetic = pd.concat([decode_party(party[p][0], party_slice(latents, p), seed=1) for p in SPLIT], axis=1)
+    label = (f"lever: server {args.model} {args.model_options}, latent {args.latent_dim}, "
+             f"AE epochs {args.ae_epochs or args.epochs}")
+    return [{"contender": label, "fit_s": party_s + server_s, "server_s": server_s, **scores(joined, synthetic, test)}]
+
+
 def run_sdv(joined: pd.DataFrame, test: pd.DataFrame, args: argparse.Namespace) -> dict:
     import torch
     from sdv.single_table import CTGANSynthesizer
@@ -150,6 +206,9 @@ def main() -> None:
     parser.add_argument("--encoder-share", type=float, default=0.5)
     parser.add_argument("--only", default="fedtab,sdv,dp3,dp1", help="comma-separated: fedtab, sdv, dp3, dp1")
     parser.add_argument("--attack", action="store_true", help="also score the attack without DP")
+    parser.add_argument("--ae-epochs", type=int, default=None, help="levers: the party autoencoders' epochs (default --epochs)")
+    parser.add_argument("--model-options", default="{}", help="levers: the server model's options as JSON")
+    parser.add_argument("--cache", default="/tmp/fedtab-vertical-levers", help="levers: where party latents are cached")
     parser.add_argument("--out", type=Path, default=HERE / "adult_vertical.jsonl")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -161,7 +220,8 @@ def main() -> None:
     print(f"intersection: {len(joined)} people; parties hold {[len(p) for p in parties.values()]}", flush=True)
     wanted = args.only.split(",")
     runs = {"fedtab": lambda: run_fedtab(parties, joined, test, args, None), "sdv": lambda: [run_sdv(joined, test, args)],
-            "dp3": lambda: run_fedtab(parties, joined, test, args, 3.0), "dp1": lambda: run_fedtab(parties, joined, test, args, 1.0)}
+            "dp3": lambda: run_fedtab(parties, joined, test, args, 3.0), "dp1": lambda: run_fedtab(parties, joined, test, args, 1.0),
+            "levers": lambda: run_levers(joined, test, args)}
     for name in wanted:
         for row in runs[name]():
             row.update(load=os.getloadavg()[0], epochs=args.epochs, model=args.model, latent_dim=args.latent_dim,
@@ -170,11 +230,11 @@ def main() -> None:
             with args.out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
     write_results([json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines() if line.strip()],
-                  HERE / "RESULTS_VERTICAL.md")
+                  HERE / "RESULTS_VERTICAL.md", "levers" if "levers" in wanted else "table")
 
 
-def write_results(rows: list[dict], path: Path) -> None:
-    """The table of every run recorded so far (the JSON lines file), rewritten whole."""
+def write_results(rows: list[dict], path: Path, section: str = "table") -> None:
+    """The table of every run recorded so far (the JSON lines file), rewritten whole between its section's markers."""
     def figure(value: object, digits: int = 3) -> str:
         return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
@@ -187,11 +247,12 @@ def write_results(rows: list[dict], path: Path) -> None:
                      f"{figure(r.get('attack_auc'))} | {ledger} | {figure(r['fit_s'], 0)} | {figure(r['load'], 1)} |")
     trtr = next((r["trtr_auc"] for r in rows if r.get("trtr_auc") is not None), None)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    marker = "<!-- table: benchmarks/adult_vertical.py writes it -->"
+    marker = f"<!-- {section}: benchmarks/adult_vertical.py writes it -->"
     head, _, tail = text.partition(marker)
-    tail = tail.split("<!-- end table -->", 1)[1] if "<!-- end table -->" in tail else ""
+    end = f"<!-- end {section} -->"
+    tail = tail.split(end, 1)[1] if end in tail else ""
     table = "\n".join(lines) + f"\n\nTRTR ROC-AUC (real intersection rows, same classifier): {figure(trtr)}.\n"
-    path.write_text(f"{head}{marker}\n{table}<!-- end table -->{tail}", encoding="utf-8")
+    path.write_text(f"{head}{marker}\n{table}{end}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
