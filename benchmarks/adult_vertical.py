@@ -322,7 +322,10 @@ def write_results(rows: list[dict], path: Path, section: str = "table") -> None:
              "| attack AUC | ε spent per party | fit s | load (1 min) |", "|" + "---|" * 11]
     for r in rows:
         ledger = "–" if not r.get("ledger") else ", ".join(f"{p} {e:.2f}" for p, e in r["ledger"].items())
-        lines.append(f"| {r['contender']} | {figure(r['quality'])} | {figure(r['shapes'])} | {figure(r['pairs'])} | "
+        name = r["contender"]
+        if name.startswith(("fedtab vertical", "control:")):
+            name += f" [latent model {r.get('model', 'tvae')}, width {r.get('latent_dim', 8)}]"
+        lines.append(f"| {name} | {figure(r['quality'])} | {figure(r['shapes'])} | {figure(r['pairs'])} | "
                      f"{figure(r['cross_pairs'])} | {figure(r['within_pairs'])} | {figure(r['tstr_auc'])} | "
                      f"{figure(r.get('attack_auc'))} | {ledger} | {figure(r['fit_s'], 0)} | {figure(r['load'], 1)} |")
     trtr = next((r["trtr_auc"] for r in rows if r.get("trtr_auc") is not None), None)
