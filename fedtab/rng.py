@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported by the two torch helpers when called, so numpy-only callers stay light
+    import torch
 
 
 def derive_seed(seed: int, *labels: object) -> int:
@@ -21,6 +24,8 @@ def numpy_rng(seed: int, *labels: object) -> np.random.Generator:
 
 
 def torch_generator(seed: int, *labels: object) -> torch.Generator:
+    import torch
+
     generator = torch.Generator()
     generator.manual_seed(derive_seed(seed, *labels))
     return generator
@@ -33,6 +38,8 @@ def isolated_torch_seed(seed: int, *labels: object) -> Iterator[None]:
     Library code we reuse (dropout in ctgan's blocks, ``gumbel_softmax``) draws from the global
     generator; forking keeps it deterministic without leaving the caller's state changed.
     """
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, *labels))
         yield

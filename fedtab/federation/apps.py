@@ -1,4 +1,5 @@
-"""The Flower App components for the deployment engine (`flwr run`), named in pyproject's [tool.flwr.app].
+"""The Flower App components for the deployment engine (`flwr run`), named in pyproject's [tool.flwr.app]:
+the ServerApp here, the ClientApp in ``node_app`` (kept light: Flower starts it afresh for every message).
 
 Each SuperNode names its own table: ``--node-config "data-path='/data/a.parquet' party='clinic_a'"``,
 and its own privacy terms, which it enforces whatever the server asks: ``epsilon``, ``delta``,
@@ -26,50 +27,15 @@ from fedtab.config import FedtabConfig
 from fedtab.errors import ConfigError, FedtabError
 from fedtab.federation.checkpoint import load_checkpoint
 from fedtab.federation.coordinator import run_federation
-from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app
-from fedtab.federation.party import StagedParty
+from fedtab.federation.flower_apps import FlowerTransport, build_server_app
+from fedtab.federation.node_app import client_app as client_app  # pyproject names node_app's; kept for older bundles
+from fedtab.federation.node_app import party_from_node as _party_from_node  # noqa: F401 - the name tests use
+from fedtab.federation.node_app import vertical_keys
 from fedtab.federation.schema_round import SchemaDeclaration
-from fedtab.federation.vertical_flower import DEPLOYMENT_MESSAGES, party_worker, serve_vertical, vertical_keys
-from fedtab.federation.vertical_party import VerticalParty
-from fedtab.privacy.accountant import DEFAULT_ACCOUNTANT
-from fedtab.privacy.policy import PartyPolicy
+from fedtab.federation.vertical_flower import serve_vertical
 from fedtab.schema import TableSchema
 
 LOG_PREFIX = "fedtab: "
-
-
-def _party_from_node(context: Context) -> StagedParty | VerticalParty:
-    node = context.node_config
-    if "data-path" not in node:
-        raise ConfigError("This SuperNode has no 'data-path' in its --node-config; start it with data-path='/path/to/table'.")
-    name = str(node.get("party", f"node-{context.node_id}"))
-    state_dir = str(node["state-dir"]) if node.get("state-dir") else None
-    key_columns = vertical_keys(context.run_config)
-    if key_columns is not None:  # a vertical run: the party keeps its decoder in decoder-dir (default: its state-dir)
-        decoder_dir = str(node.get("decoder-dir") or state_dir or "") or None
-        return VerticalParty(name, str(node["data-path"]), key_columns, policy=node_policy(node, name),
-                             state_dir=state_dir, decoder_dir=decoder_dir)
-    return StagedParty(name, str(node["data-path"]), policy=node_policy(node, name), state_dir=state_dir)
-
-
-def node_policy(node: Mapping[str, object], party: str) -> PartyPolicy:
-    """The SuperNode's own privacy terms from its --node-config (see the module docstring)."""
-    def number(key: str) -> float | None:
-        value = node.get(key)
-        try:
-            return None if value in (None, "") else float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ConfigError(f"SuperNode {party!r}: node-config {key}={value!r} is not a number; "
-                              f"give e.g. {key}=1.0.") from None
-
-    required = str(node.get("require-dp", "false")).strip().lower()
-    if required not in ("true", "false", "1", "0"):
-        raise ConfigError(f"SuperNode {party!r}: node-config require-dp={node.get('require-dp')!r}; give true or false.")
-    try:
-        return PartyPolicy(number("epsilon"), number("delta"), required in ("true", "1"),
-                           str(node.get("accountant", DEFAULT_ACCOUNTANT)), number("eps-error"))
-    except ConfigError as error:
-        raise ConfigError(f"SuperNode {party!r} cannot start with its --node-config: {error}") from error
 
 
 def load_schema(path: str) -> TableSchema:
@@ -129,4 +95,3 @@ def _server_main(grid: Grid, context: Context) -> None:
 
 
 server_app = build_server_app(_server_main)
-client_app = build_client_app(_party_from_node, worker=party_worker, message_types=DEPLOYMENT_MESSAGES)

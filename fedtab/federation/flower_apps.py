@@ -14,9 +14,10 @@ from flwr.serverapp import Grid, ServerApp
 from fedtab.errors import FederationError, FedtabError
 from fedtab.federation import keys
 from fedtab.federation.local import Tap
-from fedtab.federation.party import PartyWorker
+from fedtab.federation.node_app import HORIZONTAL_MESSAGES, Answer, client_app_answering
+from fedtab.federation.party import PartyWorker, Weights
 from fedtab.federation.payload import Payload, Replies, require_every
-from fedtab.federation.records import from_record, from_state_record, to_record, to_state_record, wire_size
+from fedtab.federation.records import from_record, to_record, wire_size
 
 NODE_WAIT_S = 120.0
 
@@ -184,31 +185,20 @@ def _last_line(reason: str) -> str:
     return lines[-1][:500] if lines else "no reason given"
 
 
-HORIZONTAL_MESSAGES = (keys.HELLO, keys.SCHEMA_ROUND, keys.STATS, keys.CONSENT, keys.TRAIN, keys.EVALUATE, *keys.SECURE_MESSAGES)
+def worker_answer(worker: Callable[[Any], Any] = PartyWorker) -> Answer:
+    """Answer through ``worker(party)``: the full party side, with one torch thread per party (FLOWER.md)."""
+    def full_answer(party: Any, message_type: str, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
+        torch.set_num_threads(1)
+        return worker(party).handle(message_type, payload, state)
+
+    return full_answer
 
 
 def build_client_app(resolve_party: Callable[[Context], Any], *, worker: Callable[[Any], Any] = PartyWorker,
                      message_types: Sequence[str] = HORIZONTAL_MESSAGES) -> ClientApp:
     """A ClientApp whose handlers delegate ``message_types`` to ``worker(party)`` (``PartyWorker``, or the vertical
-    protocol's worker); the worker's state (optimizers, alignment) lives in ``context.state``."""
-    app = ClientApp()
-
-    def handle(message: Message, context: Context) -> Message:
-        torch.set_num_threads(1)
-        try:
-            party_worker = worker(resolve_party(context))
-        except FedtabError as error:  # e.g. a node-config the party's policy refuses: the server sees why
-            return Message(to_record(Payload.from_error(error)), reply_to=message)
-        state = from_state_record(context.state.array_records.get(keys.OPTIMIZER_STATE))
-        reply, state = party_worker.handle(message.metadata.message_type, from_record(message.content), state)
-        if state:
-            context.state.array_records[keys.OPTIMIZER_STATE] = to_state_record(state)
-        return Message(to_record(reply), reply_to=message)
-
-    for message_type in message_types:
-        category, name = message_type.split(".", 1)
-        getattr(app, category)(name)(handle)
-    return app
+    protocol's worker), for the simulation engine; the deployment engine's is ``node_app.client_app``."""
+    return client_app_answering(resolve_party, worker_answer(worker), message_types)
 
 
 def build_server_app(main: Callable[[Grid, Context], None]) -> ServerApp:

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from fedtab.connectors import align, load_party
 from fedtab.errors import PartyError, PrivacyBudgetError
 from fedtab.federation import keys
 from fedtab.federation.compression import compress_update
 from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
+from fedtab.federation.parties import StagedParty, answer, answers_lightly, training_and_holdout
+from fedtab.federation.parties import held_out_rows as held_out_rows  # the SDK imports it from here
 from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
 from fedtab.federation import secure_sum
-from fedtab.federation.schema_round import answer_schema_round
 from fedtab.federation.secure_sum import SumContext
 from fedtab.models.privacy import TrainingPrivacy
 from fedtab.models.registry import create_model
@@ -30,31 +29,13 @@ from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.distributed import check_sum_covers
 from fedtab.privacy.encoders import new_noise_seed, private_statistics
 from fedtab.privacy.planning import PrivacyPlan
-from fedtab.privacy.policy import PartyPolicy, check_release, refuse_without_plan
+from fedtab.privacy.policy import check_release, refuse_without_plan
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable, TableSchema
 from fedtab.transformers import StatsRequest, TransformPlan, local_statistics
 
 Weights = dict[str, np.ndarray]
 OPTIMIZER = "optim."
-
-
-@dataclass(frozen=True)
-class StagedParty:
-    """A party's name, where its table lies on its own machine, and the share of rows it holds out.
-
-    Held-out rows never reach the encoders or the model; they are the party's own fresh rows for
-    judging membership risk and utility afterwards. ``policy`` is the party's own privacy terms: the
-    server's plan is checked against it before anything is released.
-    """
-
-    name: str
-    path: str
-    holdout_share: float = 0.0
-    seed: int = 0
-    policy: PartyPolicy = PartyPolicy()
-    state_dir: str | None = None
-    """Where the party keeps its privacy record of each run (``party_guard``); None: in memory only."""
 
 
 class PartyWorker:
@@ -66,11 +47,8 @@ class PartyWorker:
     def handle(self, message_type: str, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         """Reply to one message; ``state`` is what the party keeps between rounds (optimizer buffers)."""
         try:
-            if message_type == keys.HELLO:
-                return self._hello(), state
-            if message_type == keys.SCHEMA_ROUND:
-                return answer_schema_round(self.party.name, self.party.path, payload,
-                                           require_dp=self.party.policy.require_dp), state
+            if answers_lightly(self.party, message_type):  # greeting and schema round (``parties``)
+                return answer(self.party, message_type, payload, state)
             if message_type == keys.CONSENT:
                 return self._consent(payload), state
             if message_type == keys.STATS:
@@ -86,12 +64,8 @@ class PartyWorker:
             return error_reply(self.party.name, message_type, error), state
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
 
-    def _hello(self) -> Payload:
-        rows = len(_training_and_holdout(self.party, None)[0])
-        return Payload(config={keys.PARTY: self.party.name, keys.ROWS: rows})
-
     def _table(self, schema_json: str) -> PartyTable:
-        train, _ = _training_and_holdout(self.party, schema_json)
+        train, _ = training_and_holdout(self.party, schema_json)
         return PartyTable(self.party.name, train, TableSchema.from_dict(json.loads(schema_json)))
 
     def _evaluate(self, payload: Payload) -> Payload:
@@ -104,7 +78,7 @@ class PartyWorker:
         schema = TableSchema.from_dict(json.loads(schema_json))
         target = str(c[keys.TARGET]) or None
         context = build_context(synthetic, schema=schema, target=target, seed=int(c[keys.RUN + ".seed"]))
-        train, holdout = _training_and_holdout(self.party, schema_json)
+        train, holdout = training_and_holdout(self.party, schema_json)
         scores = party_scores(train, synthetic, context=context, holdout_rows=holdout if len(holdout) else None, party=self.party.name)
         return Payload(arrays=scores)
 
@@ -200,13 +174,8 @@ class PartyWorker:
         return privacy, (guard, plan, run_id)
 
     def _guard(self) -> PartyGuard:
-        rows = len(_training_and_holdout(self.party, None)[0])
+        rows = len(training_and_holdout(self.party, None)[0])
         return PartyGuard(self.party.name, self.party.policy, rows, self.party.state_dir)
-
-
-def held_out_rows(rows: int, holdout_share: float) -> int:
-    """How many of a party's ``rows`` it holds out for evaluation (the rest train)."""
-    return int(round(holdout_share * rows))
 
 
 def with_noise_seed(state: Weights) -> Weights:
@@ -232,32 +201,6 @@ def _without(weights: Weights, prefix: str) -> Weights:
     return {k: v for k, v in weights.items() if not k.startswith(prefix)}
 
 
-@lru_cache(maxsize=16)
-def _read_table(name: str, path: str, kinds: tuple[tuple[str, str], ...] = ()) -> PartyTable:
-    """The party's own table through the same connectors the SDK uses (CSV, Parquet, SQL URL), read
-    with the run's column kinds once the schema round has settled them (a date column is parsed in
-    this party's own format, which need not leave it)."""
-    return load_party(name, path, overrides=dict(kinds) or None)
-
-
-@lru_cache(maxsize=16)
-def _aligned_table(name: str, path: str, schema_json: str | None) -> PartyTable:
-    if schema_json is None:
-        return _read_table(name, path)
-    schema = TableSchema.from_dict(json.loads(schema_json))
-    return align(_read_table(name, path, tuple((c.name, c.kind.value) for c in schema)), schema)
-
-
-@lru_cache(maxsize=16)
-def _training_and_holdout(party: StagedParty, schema_json: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The party's rows split once, by its own seeded draw, into training rows and held-out rows."""
-    frame = _aligned_table(party.name, party.path, schema_json).frame
-    held = np.zeros(len(frame), dtype=bool)
-    count = held_out_rows(len(frame), party.holdout_share)
-    held[numpy_rng(party.seed, "holdout", party.name).choice(len(frame), size=count, replace=False)] = True
-    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
-
-
 @lru_cache(maxsize=8)
 def _plan(plan_json: str) -> TransformPlan:
     return TransformPlan.from_dict(json.loads(plan_json))
@@ -268,5 +211,5 @@ def _encoded_rows(party: StagedParty, plan_json: str, seed: int, private: bool =
     """Encode once per plan; later rounds reuse the rows (the plan travels with every round). Under DP
     the party fills its own gaps where the plan has no missing span (see ``TransformPlan.imputed``)."""
     plan = _plan(plan_json)
-    train, _ = _training_and_holdout(party, json.dumps(plan.schema.to_dict()))
+    train, _ = training_and_holdout(party, json.dumps(plan.schema.to_dict()))
     return plan.encode(plan.imputed(train) if private else train, numpy_rng(seed, "encode", party.name))

@@ -18,19 +18,18 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from fedtab.config import FedtabConfig
-from fedtab.errors import ConfigError, FederationError, FedtabError
-from fedtab.federation import keys
-from fedtab.federation.alignment import ALIGN_MESSAGES
+from fedtab.errors import FederationError, FedtabError
 from fedtab.federation.coordinator import Progress, Transport
-from fedtab.federation.flower_apps import HORIZONTAL_MESSAGES, FlowerTransport, build_client_app, build_server_app
+from fedtab.federation.flower_apps import FlowerTransport, build_client_app, build_server_app, worker_answer
 from fedtab.federation.local import Tap
+from fedtab.federation.node_app import VERTICAL_MESSAGES
+from fedtab.federation.node_app import vertical_keys as vertical_keys  # its home before node_app
 from fedtab.federation.party import PartyWorker, StagedParty
 from fedtab.federation.simulation import _quiet_flower, _worker_environment
 from fedtab.federation.vertical_coordinator import VerticalFit, run_vertical
 from fedtab.federation.vertical_party import VerticalParty, VerticalPartyWorker
 
 After = Callable[[Transport, VerticalFit], Any]
-VERTICAL_MESSAGES = (keys.HELLO, keys.V_DESCRIBE, keys.CONSENT, keys.V_ENCODE, keys.V_DECODE, keys.EVALUATE, *sorted(ALIGN_MESSAGES))
 
 
 def build_vertical_client_app(resolve_party: Callable[[Context], VerticalParty]) -> ClientApp:
@@ -71,24 +70,14 @@ def run_vertical_simulation(parties: Sequence[VerticalParty], *, config: FedtabC
 
 # The deployment engine (`flwr run`, fedtab.federation.apps): the same apps serve both protocols. The run config's
 # ``vertical=true key='person_id'`` makes every SuperNode a vertical party (its --node-config names its party, table
-# and budget as for horizontal runs) and the ServerApp run the vertical protocol.
-DEPLOYMENT_MESSAGES = tuple(dict.fromkeys((*HORIZONTAL_MESSAGES, *VERTICAL_MESSAGES)))
-
-
-def vertical_keys(run: Mapping[str, object]) -> tuple[str, ...] | None:
-    """The key columns of a vertical run (run config ``vertical=true key='a,b'``); None for a horizontal run."""
-    if str(run.get("vertical", "false")).strip().lower() not in ("true", "1"):
-        return None
-    names = tuple(k.strip() for k in str(run.get("key", "")).split(",") if k.strip())
-    if not names:
-        raise ConfigError("The run config says vertical=true but names no key column; add key='person_id' (comma-separated "
-                          "for several), or pass `fedtab deploy run --vertical --key person_id`.")
-    return names
-
-
+# and budget as for horizontal runs, ``node_app.party_from_node``) and the ServerApp run the vertical protocol.
 def party_worker(party: StagedParty | VerticalParty) -> PartyWorker | VerticalPartyWorker:
     """The worker of whichever protocol the SuperNode's party was built for."""
     return VerticalPartyWorker(party) if isinstance(party, VerticalParty) else PartyWorker(party)
+
+
+full_answer = worker_answer(party_worker)
+"""What ``node_app`` asks for every message the light half (``parties``) does not answer."""
 
 
 def serve_vertical(transport: FlowerTransport, config: FedtabConfig, run: Mapping[str, object], say: Callable[[str], None]) -> None:

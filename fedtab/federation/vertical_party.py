@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fedtab.connectors import load_party
 from fedtab.errors import PartyError
 from fedtab.federation import keys
-from fedtab.federation.alignment import ALIGN_MESSAGES, aligned_rows, handle_alignment
+from fedtab.federation.alignment import aligned_rows
 from fedtab.federation.disclosure import error_reply, refuse_evaluation_under_dp
+from fedtab.federation.parties import VerticalParty, answer, answers_lightly, read_table
 from fedtab.federation.party import noise_seed, with_noise_seed
 from fedtab.federation.party_guard import PartyGuard
 from fedtab.federation.payload import Payload
@@ -32,29 +30,13 @@ from fedtab.models.vertical import (PartyDecoder, decode_latents, fit_party_plan
 from fedtab.privacy.accountant import PartyAccountant
 from fedtab.privacy.encoders import private_statistics
 from fedtab.privacy.planning import PrivacyPlan
-from fedtab.privacy.policy import PartyPolicy, check_release, refuse_without_plan
+from fedtab.privacy.policy import check_release, refuse_without_plan
 from fedtab.rng import numpy_rng
 from fedtab.sampler import spell
 from fedtab.schema import PartyTable, TableSchema
 from fedtab.transformers import PlanFitter
 
 Weights = dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class VerticalParty:
-    """A party of a vertical run: its table, its key columns, its privacy terms, and its own folders.
-
-    ``decoder_dir`` is where the party keeps its trained decoder (on its own disk); the server never
-    receives it, so the server that saw the real rows' latents cannot invert them.
-    """
-
-    name: str
-    path: str
-    key_columns: tuple[str, ...]
-    policy: PartyPolicy = PartyPolicy()
-    state_dir: str | None = None
-    decoder_dir: str | None = None
 
 
 class VerticalPartyWorker:
@@ -65,13 +47,10 @@ class VerticalPartyWorker:
 
     def handle(self, message_type: str, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         try:
-            if message_type == keys.HELLO:
-                return Payload(config={keys.PARTY: self.party.name, keys.ROWS: len(self._table().frame)}), state
+            if answers_lightly(self.party, message_type):  # greeting and alignment (``parties``)
+                return answer(self.party, message_type, payload, state)
             if message_type == keys.V_DESCRIBE:
                 return self._describe(payload), state
-            if message_type in ALIGN_MESSAGES:
-                return handle_alignment(message_type, payload, self._table().frame, self.party.key_columns,
-                                        self.party.name, state)
             if message_type == keys.CONSENT:
                 return self._consent(payload, state), state
             if message_type == keys.V_ENCODE:
@@ -87,7 +66,7 @@ class VerticalPartyWorker:
         return Payload.from_error(PartyError(f"Unknown message type '{message_type}'; update fedtab on this party.")), state
 
     def _table(self) -> PartyTable:
-        return _read(self.party.name, self.party.path)
+        return read_table(self.party.name, self.party.path)
 
     def _describe(self, payload: Payload) -> Payload:
         """Column names and kinds (not keys) and what a private encoder fit of them would release."""
@@ -217,9 +196,3 @@ def frame_bytes(frame: pd.DataFrame) -> np.ndarray:
 
 def frame_from_bytes(blob: np.ndarray) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(blob.tobytes()))
-
-
-@lru_cache(maxsize=16)
-def _read(name: str, path: str) -> PartyTable:
-    return load_party(name, path)
-
