@@ -87,5 +87,8 @@ def test_the_cli_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
                 args += ["--rounds", "1"]
         code, output = cli(*args)
         assert code == 0, f"fedtab {shlex.join(args)} failed:\n{output}"
+        if args[0] == "synthesize" and "--evaluate" in args:  # the summary says what the verdicts rest on
+            text = " ".join(output.replace("│", " ").split())  # the summary table's wrapped cells as one line
+            assert "quality 0." in text and "roc_auc on 'income'" in text and "trained on synthetic 0." in text, output
     assert (tmp_path / "synthetic.parquet").is_file() and (tmp_path / "report.html").is_file()
     assert (tmp_path / "synthetic.report.html").is_file() and (tmp_path / "scores.json").is_file()
