@@ -47,8 +47,10 @@ MODELS = {
              "ROC-AUC 0.84 with the target declared; near chance (0.53) on credit default.",
     "tvae": "Variational autoencoder (CTGAN's TVAE blocks): quick to train and sample. Adult: quality 0.80, ROC-AUC 0.88; "
             "chance (0.50) on credit default.",
+    "fedtabdiff": "Diffusion (FedTabDiff, TabDDPM-style): close to argn without privacy (Adult: quality 0.94, ROC-AUC 0.90), "
+                  "slower to sample, weak under DP (use argn there).",
 }
-"""Each model with one line on why to pick it; figures from benchmarks/RESULTS_ARGN.md, RESULTS_PRODUCT.md, RESULTS.md."""
+"""Each model with one line on why to pick it; figures from benchmarks/RESULTS_ARGN.md, RESULTS_PRODUCT.md, RESULTS.md, RESULTS_DIFFUSION.md."""
 REPORT_HEIGHT = 1500
 DP_REFUSAL = (
     "Federated evaluation is off under differential privacy: its scores are exact figures on the parties' rows that "

@@ -76,7 +76,7 @@ def parse_conditions(texts: list[str]) -> dict[str, str]:
 
 def synthesize(
     party: Annotated[Optional[list[str]], typer.Option("--party", help="NAME=PATH_OR_URL, once per party.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model: argn (autoregressive; the best fidelity and utility measured), ctgan (conditional GAN) or tvae (variational autoencoder). See the README's Models.", show_default=_default("model"))] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model: argn (autoregressive; the best fidelity and utility measured), ctgan (conditional GAN), tvae (variational autoencoder) or fedtabdiff (diffusion). See the README's Models.", show_default=_default("model"))] = None,
     rounds: Annotated[Optional[int], typer.Option(help="Federated training rounds.", show_default=_default("rounds"))] = None,
     local_epochs: Annotated[Optional[float], typer.Option("--local-epochs", help="Local epochs per round on each party.", show_default=_default("local_epochs"))] = None,
     rows: Annotated[Optional[int], typer.Option(help="Synthetic rows to write.", show_default="as many as the parties hold")] = None,

@@ -15,7 +15,7 @@ def test_demo_run_shows_schema_result_and_downloads():
     at.number_input(key="epochs").set_value(0.5)
     at.number_input(key="rows").set_value(123)
     at.selectbox(key="engine").select("local")
-    assert at.radio(key="model_name").value == "argn" and list(at.radio(key="model_name").options) == ["argn", "ctgan", "tvae"]
+    assert at.radio(key="model_name").value == "argn" and list(at.radio(key="model_name").options) == ["argn", "ctgan", "tvae", "fedtabdiff"]
     at.button(key="run").click().run()
     assert not at.exception
     synthetic = at.session_state["synthetic"]
