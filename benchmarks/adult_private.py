@@ -76,9 +76,9 @@ def run_one(epsilon: float | None, data: Path, rounds: int, public: bool = False
 def plan_decode(plan, train) -> dict:  # noqa: ANN001 - a TransformPlan and the real rows
     """Quality of the real rows passed through the plan alone (encode, decode): what the encoder releases cap."""
     import numpy as np
-    from fedtab.connectors import load_party
-
     from sdmetrics.reports.single_table import QualityReport
+
+    from fedtab.connectors import load_party
 
     frame = load_party("all", train).frame
     decoded = plan.decode(plan.encode(plan.imputed(frame), np.random.default_rng(0)), np.random.default_rng(0))
