@@ -122,8 +122,8 @@ class FedtabConfig:
     latent_hidden: int = 128
     """Vertical runs: width of the two hidden layers of each party's autoencoder."""
     secure_aggregation: bool = False
-    """Encoder statistics reach the server only as sums over parties (SecAgg+, ``fedtab.federation.secure_sum``),
-    and under DP each party adds a share of the noise (σ/√(P − T)) so the sum carries it once. Needs epsilon and
+    """Encoder statistics and FedAvg's training updates reach the server only as sums over parties (SecAgg+,
+    ``fedtab.federation.secure_sum``; rules that need one party's update are refused), and under DP each party adds a share of the noise (σ/√(P − T)) so the sum carries it once. Needs epsilon and
     declared categories; trusts an honest-but-curious server and at most ``secure_dropouts`` colluding or lost parties."""
     secure_dropouts: int | None = None
     """T: parties that may drop out of a secure sum or collude with the server (< P/2); None: 1 with 3+ parties."""
