@@ -373,8 +373,14 @@ def _secure_round(transport: Transport, payloads: Mapping[str, Payload], privacy
                   round_index: int) -> SecureSum:
     """A training round as a secure sum: each party masks its rows·weights; the server holds only their sum."""
     marked = {p: Payload(arrays=m.arrays, config={**m.config, keys.SA_FEDAVG: 1}) for p, m in payloads.items()}
-    return secure_sum(transport, marked, threshold=secure_threshold(privacy, sorted(payloads)),
-                      what=f"model updates (training round {round_index + 1})")
+    try:
+        return secure_sum(transport, marked, threshold=secure_threshold(privacy, sorted(payloads)),
+                          what=f"model updates (training round {round_index + 1})")
+    except FedtabError as refusal:
+        partial = getattr(refusal, "replies", None) or {}
+        if privacy is not None and any(keys.DP_REPORT not in r.config for r in partial.values()):
+            refusal.replies = None  # type: ignore[attr-defined]  # refused before the collect step: nobody trained
+        raise
 
 
 def min_training_parties(config: FedtabConfig, parties: int) -> int:

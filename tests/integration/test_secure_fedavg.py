@@ -121,6 +121,27 @@ def test_a_party_lost_mid_round_is_left_out_of_the_secure_mean(config, schema):
     assert fit.ledger["missing"] == {LOST: [1]}  # still charged the round it was sent (never under-count)
 
 
+class RefusesTrainingSetup(PartyWorker):
+    """clinic_west refuses the third secure sum it is asked to set up: the first training round's (two DP stages before)."""
+
+    setups = 0
+
+    def handle(self, message_type: str, payload: Payload, state: dict) -> tuple[Payload, dict]:
+        if self.party.name == LOST and message_type == keys.SECURE_SETUP:
+            RefusesTrainingSetup.setups += 1
+            if RefusesTrainingSetup.setups == 3:
+                return Payload.from_error(PartyError(f"Party '{LOST}' refuses this secure sum.")), state
+        return super().handle(message_type, payload, state)
+
+
+def test_a_refusal_before_anyone_trained_stops_the_run_with_the_partys_words(config, schema):
+    """The parties asked before the refusal only sent keys: nothing was trained, nothing is charged, the error is the party's."""
+    with pytest.raises(PartyError, match="refuses this secure sum"):
+        run_federation(LocalTransport(STAGED, worker=RefusesTrainingSetup), config=config.replace(secure_aggregation=True),
+                       schema=schema)
+    assert RefusesTrainingSetup.setups == 3
+
+
 @pytest.mark.parametrize("option", [{"aggregation": "median"}, {"aggregation": "krum"}, {"update_bits": 8},
                                     {"party_epsilon": 5.0}])
 def test_rules_that_need_one_partys_update_are_refused(config, option):
