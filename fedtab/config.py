@@ -15,6 +15,7 @@ from fedtab.schema import ColumnKind
 
 AGGREGATIONS = ("fedavg", "similarity", "similarity-softmax", "median", "trimmed-mean", "krum")
 UPDATE_BITS = (32, 16, 8)
+ROBUST_AGGREGATIONS = ("median", "trimmed-mean", "krum")
 ACCOUNTANTS = ("prv", "rdp")
 DEVICES = ("cpu", "cuda", "auto")
 PARTY_CLIP = 0.5
@@ -123,8 +124,8 @@ class FedtabConfig:
     latent_hidden: int = 128
     """Vertical runs: width of the two hidden layers of each party's autoencoder."""
     secure_aggregation: bool = False
-    """Encoder statistics reach the server only as sums over parties (SecAgg+, ``fedtab.federation.secure_sum``),
-    and under DP each party adds a share of the noise (σ/√(P − T)) so the sum carries it once. Needs epsilon and
+    """Encoder statistics and FedAvg's training updates reach the server only as sums over parties (SecAgg+,
+    ``fedtab.federation.secure_sum``; rules that need one party's update are refused), and under DP each party adds a share of the noise (σ/√(P − T)) so the sum carries it once. Needs epsilon and
     declared categories; trusts an honest-but-curious server and at most ``secure_dropouts`` colluding or lost parties."""
     secure_dropouts: int | None = None
     """T: parties that may drop out of a secure sum or collude with the server (< P/2); None: 1 with 3+ parties."""
@@ -204,6 +205,14 @@ class FedtabConfig:
                        "exact fit also releases each party's minima, maxima and labels, which are not sums), no vertical, "
                        f"and an aggregation that does not compare single parties (got epsilon={self.epsilon!r}, "
                        f"vertical={self.vertical!r}, aggregation={self.aggregation!r}). Set --epsilon, or drop --secure-aggregation.")
+        singles = {"aggregation": self.aggregation in ROBUST_AGGREGATIONS, "update_bits": self.update_bits != 32,
+                   "party_epsilon": self.party_epsilon is not None}
+        if self.secure_aggregation is True and any(singles.values()):
+            named = ", ".join(f"{k}={getattr(self, k)!r}" for k, bad in singles.items() if bad)
+            out.append(f"'secure_aggregation' sums the training updates, so the server never holds one party's update; "
+                       f"{named} needs each party's update on the server (robust rules rank them, compressed updates "
+                       "carry per-party ranges, party-level DP clips each). Use aggregation 'fedavg', update_bits 32 and no "
+                       "party_epsilon, or drop --secure-aggregation.")
         return out
 
     def _vertical_problems(self) -> list[str]:

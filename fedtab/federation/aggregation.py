@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from fedtab.config import ROBUST_AGGREGATIONS
+
 Weights = dict[str, np.ndarray]
 
 
@@ -24,7 +26,7 @@ def weighted_average(updates: Sequence[Weights], weights: Sequence[float]) -> We
 
 
 BUFFER_MARKERS = ("running_mean", "running_var", "num_batches_tracked")
-ROBUST = ("median", "trimmed-mean", "krum")
+ROBUST = ROBUST_AGGREGATIONS
 TRIM_SHARE = 0.2
 """Trimmed mean cuts this share of parties at each end, per coordinate (one of five at each end)."""
 

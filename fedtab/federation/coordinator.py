@@ -24,7 +24,8 @@ from fedtab.federation.checkpoint import CheckpointWriter, TrainingStart, check_
 from fedtab.federation.party_dp import PartyDP, plan_party_dp
 from fedtab.federation.payload import Payload, Replies, failures_of, require_every
 from fedtab.federation.screening import UpdateScreen
-from fedtab.federation.secure_sum import charge_lost, check_secure_schema, secure_cost, secure_sum, secure_threshold, sum_noise
+from fedtab.federation.secure_sum import (SecureSum, charge_lost, check_secure_schema, secure_cost, secure_mean, secure_sum,
+                                          secure_threshold, sum_noise)
 from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
@@ -333,7 +334,8 @@ def train(
                                                        **_local_work(config, transport.parties[p], sum(transport.parties.values())),
                                                        **_restore_config(privacy, restore, p)}) for p in names}
         try:
-            replies = transport.exchange(keys.TRAIN, payloads)
+            summed = _secure_round(transport, payloads, privacy, round_index) if config.secure_aggregation else None
+            replies = transport.exchange(keys.TRAIN, payloads) if summed is None else summed.replies
         except FedtabError as refusal:  # a party refused: charge what was released, checkpoint, stop
             partial = getattr(refusal, "replies", None)
             if privacy is not None and partial is not None:
@@ -341,28 +343,44 @@ def train(
                 _account_training(privacy, {p: payloads[p] for p in asked}, partial, round_index)
             _stop(on_round, privacy, round_index, weights, history, warnings, str(refusal))
             raise
-        failed = failures_of(replies, names)
+        failed = failures_of(replies, names) if summed is None else dict(summed.failures)
         if privacy is not None:  # a party charged for a round it did not answer rejoins from the server's mirror
             _account_training(privacy, payloads, replies, round_index)
             restore.update(failed)
         answered = [p for p in names if p in replies]
         restore.difference_update(answered)
-        updates, rejected = screen.screen(weights, replies, answered)
+        # Under secure aggregation no single update reaches the server: the parties screen their own, it checks the sum.
+        updates, rejected = screen.screen(weights, replies, answered) if summed is None else (dict.fromkeys(answered), {})
         note = _round_note(round_index, failed, rejected, len(updates), len(names))
         if note:
             warnings.append(note)
-        record = {**_round_record(round_index, replies, list(updates)), **_wire_record(replies, failed, rejected)}
+        record = {**_round_record(round_index, replies, list(updates)), **_wire_record(replies, failed, rejected, summed)}
         if len(updates) < minimum:
             stop = _below_minimum(round_index, failed, rejected, len(updates), minimum, config.checkpoint)
             _stop(on_round, privacy, round_index, weights, [*history, record], warnings, stop)
             raise FederationError(stop)
-        weights = _aggregate(weights, updates, start.party_weights, party_dp, round_index, config)
+        weights = (_aggregate(weights, updates, start.party_weights, party_dp, round_index, config) if summed is None else
+                   server_step(weights, secure_mean(summed, weights, transport.parties, round_index), config.server_lr))
         history.append(record)
         if on_round:
             on_round(round_index + 1, weights, history, warnings)
         if progress:
             progress("training", round_index + 1, config.rounds, record)
     return weights, history, warnings + (party_dp.warnings if party_dp is not None else [])
+
+
+def _secure_round(transport: Transport, payloads: Mapping[str, Payload], privacy: PrivacyRun | None,
+                  round_index: int) -> SecureSum:
+    """A training round as a secure sum: each party masks its rows·weights; the server holds only their sum."""
+    marked = {p: Payload(arrays=m.arrays, config={**m.config, keys.SA_FEDAVG: 1}) for p, m in payloads.items()}
+    try:
+        return secure_sum(transport, marked, threshold=secure_threshold(privacy, sorted(payloads)),
+                          what=f"model updates (training round {round_index + 1})")
+    except FedtabError as refusal:
+        partial = getattr(refusal, "replies", None) or {}
+        if privacy is not None and any(keys.DP_REPORT not in r.config for r in partial.values()):
+            refusal.replies = None  # type: ignore[attr-defined]  # refused before the collect step: nobody trained
+        raise
 
 
 def min_training_parties(config: FedtabConfig, parties: int) -> int:
@@ -416,14 +434,18 @@ def _stop(on_round: RoundHook | None, privacy: PrivacyRun | None, round_index: i
     on_round(done, weights, kept, [*warnings, f"Round {round_index + 1}: stopped: {why}"])
 
 
-def _wire_record(replies: Mapping[str, Payload], failed: Mapping[str, str], rejected: Mapping[str, str]) -> dict[str, float]:
-    """Bytes on the wire this round (serialized payloads, per party and in total), and who failed or was rejected."""
+def _wire_record(replies: Mapping[str, Payload], failed: Mapping[str, str], rejected: Mapping[str, str],
+                 summed: SecureSum | None = None) -> dict[str, float]:
+    """Bytes on the wire this round (serialized payloads, per party and in total; a secure round's four exchanges in
+    total only), and who failed or was rejected."""
     sent, received = getattr(replies, "sent", {}), getattr(replies, "received", {})
+    if summed is not None:
+        sent, received = {"": summed.sent}, {"": summed.received}
     record: dict[str, float] = {}
     if sent or received:
         record.update({BYTES_SENT: float(sum(sent.values())), BYTES_RECEIVED: float(sum(received.values()))})
-        record.update({f"{BYTES_SENT}.{p}": float(n) for p, n in sorted(sent.items())})
-        record.update({f"{BYTES_RECEIVED}.{p}": float(n) for p, n in sorted(received.items())})
+        record.update({f"{BYTES_SENT}.{p}": float(n) for p, n in sorted(sent.items()) if p})
+        record.update({f"{BYTES_RECEIVED}.{p}": float(n) for p, n in sorted(received.items()) if p})
     record.update({f"{FAILED}.{p}": 1.0 for p in failed})
     record.update({f"{REJECTED}.{p}": 1.0 for p in rejected})
     return record

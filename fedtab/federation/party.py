@@ -54,7 +54,7 @@ class PartyWorker:
             if message_type == keys.STATS:
                 return self._stats(payload, state)
             if message_type in keys.SECURE_MESSAGES:
-                return secure_sum.answer(self.party.name, message_type, payload, state, self._stats)
+                return secure_sum.answer(self.party.name, message_type, payload, state, self._summed)
             if message_type == keys.TRAIN:
                 return self._train(payload, state)
             if message_type == keys.EVALUATE:
@@ -112,6 +112,19 @@ class PartyWorker:
         check_release(plan, accountant, f"'{stage}' statistics")
         state = guard.keep(state, accountant, run_id)
         return Payload(arrays=stats, config={keys.DP_REPORT: json.dumps(accountant.state_dict())}), state
+
+    def _summed(self, payload: Payload, state: Weights, secure: SumContext) -> tuple[Payload, Weights]:
+        """What this party enters a secure sum with: a stage's statistics, or a training round's rows·weights."""
+        if keys.SA_FEDAVG not in payload.config:
+            return self._stats(payload, state, secure)
+        config = {k: v for k, v in payload.config.items() if k != keys.SA_FEDAVG}
+        if int(config.get(keys.UPDATE_BITS, 32)) != 32:
+            raise PartyError(f"Party '{self.party.name}' refuses compressed updates inside a secure sum: each party's "
+                             "quantiser differs, so they cannot be summed. Drop --update-bits or --secure-aggregation.")
+        reply, state = self._train(Payload(arrays=payload.arrays, config=config), state)
+        rows = int(reply.metrics[keys.NUM_EXAMPLES])
+        arrays = secure_sum.weighted_update(self.party.name, reply.arrays, rows, int(config[keys.ROUND]))
+        return Payload(arrays=arrays, config=reply.config, metrics=reply.metrics), state
 
     def _train(self, payload: Payload, state: Weights) -> tuple[Payload, Weights]:
         c = payload.config

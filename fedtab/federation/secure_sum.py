@@ -1,6 +1,7 @@
-"""Secure sums of encoder statistics: SecAgg+ (Bell et al. 2020) built from Flower's own primitives, carried by
+"""Secure sums of encoder statistics and of FedAvg's training updates: SecAgg+ (Bell et al. 2020) built from Flower's own primitives, carried by
 fedtab's ``Transport`` so it runs unchanged in the simulation engine, the deployment engine and the in-process
-``LocalTransport``; the server only ever holds the sum over parties of a statistics stage.
+``LocalTransport``; the server only ever holds the sum over parties of a statistics stage, or of a training round's rows·weights
+(``weighted_update``, ``secure_mean``).
 
 Why not Flower's ``SecAggPlusWorkflow``: it drives the legacy FedAvg strategy and its ``secaggplus_mod`` acts on
 messages of type ``train`` only, so it cannot carry fedtab's ``query.*`` statistics stages, their per-party
@@ -56,7 +57,8 @@ from fedtab.transformers.protocol import StatsRequest
 
 Weights = dict[str, np.ndarray]
 FRACTION_BITS = 16
-"""Fixed point: 2⁻¹⁶ ≈ 1.5e-5 per value and party, far below any DP noise; sums stay exact up to ~2⁴⁶/P."""
+"""Fixed point: 2⁻¹⁶ ≈ 1.5e-5 per value and party, far below any DP noise; values up to ±2⁴⁰, sums exact up to ~2⁴⁶/P.
+A FedAvg round sums rows·weights, so the mean's error is at most P·2⁻¹⁷/Σrows per weight (5 parties, 1,000 rows: 4e-8)."""
 _SCALE = float(2**FRACTION_BITS)
 _LIMIT = float(2**62)
 _STEPS = ("setup", "share", "collect", "unmask")
@@ -344,16 +346,57 @@ def _unmask(party: str, payload: Payload, state: Weights) -> tuple[Payload, Weig
     return Payload(arrays=out), {**_cleared(state), **_put("step", "unmask")}
 
 
+def weighted_update(party: str, weights: Mapping[str, np.ndarray], rows: int, round_index: int) -> Weights:
+    """The party's side of a secure FedAvg round: rows·weights and its rows, checked to fit the fixed point.
+
+    The party weighs itself by its own training rows (the count its hello declared), so a server cannot weigh every
+    other party by 0 and read one party's update off the sum; the server checks the summed rows (``secure_mean``)."""
+    what = f"model update of training round {round_index + 1}"
+    weighted = {k: np.asarray(v, dtype=np.float64) * rows for k, v in weights.items()}
+    for key, value in weighted.items():
+        check_fixed_point(party, value, f"{what} ('{key}' × {rows} rows)")
+    return {**weighted, keys.SA_ROWS: np.array([float(rows)])}
+
+
+def secure_mean(summed: SecureSum, global_weights: Weights, rows: Mapping[str, int], round_index: int) -> Weights:
+    """The server's side: Σ rows·weights / Σ rows, after checking the sum has the model's arrays, is finite, and
+    weighs the summed parties by the rows they declared (no single update is there to screen)."""
+    arrays = dict(summed.arrays)
+    total = float(np.asarray(arrays.pop(keys.SA_ROWS, np.zeros(1))).ravel()[0])
+    declared = sum(rows[p] for p in summed.parties)
+    where = f"training round {round_index + 1}, parties {list(summed.parties)}"
+    if abs(total - declared) > 0.5:
+        raise FederationError(f"The secure sum of {where} weighs the updates by {total:g} rows; those parties declared "
+                              f"{declared}. A party weighs its update by rows it did not declare: rerun without it.")
+    if set(arrays) != set(global_weights) or any(np.size(arrays[k]) != np.size(v) for k, v in global_weights.items()):
+        raise FederationError(f"The secure sum of {where} does not have the model's arrays; run every party on the "
+                              "same fedtab version and model options.")
+    bad = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+    if bad:
+        raise FederationError(f"The secure sum of {where} is not finite (e.g. '{bad[0]}'); rerun, and check the parties.")
+    out: Weights = {}
+    for key, value in global_weights.items():
+        mean = np.asarray(arrays[key], dtype=np.float64).reshape(np.shape(value)) / total
+        out[key] = np.rint(mean).astype(value.dtype) if np.issubdtype(value.dtype, np.integer) else mean.astype(value.dtype)
+    return out
+
+
+def check_fixed_point(party: str, values: np.ndarray, what: str) -> None:
+    """A value a secure sum cannot carry exactly (not finite, or beyond ±2⁴⁰) is an error, never a silent clip."""
+    scaled = np.asarray(values, dtype=np.float64) * _SCALE
+    if not np.isfinite(scaled).all() or (np.abs(scaled) >= _LIMIT / 64).any():
+        raise PartyError(f"Party '{party}' has {what} that are not finite or beyond ±{_LIMIT / 64 / _SCALE:.3g}; "
+                         "a secure sum cannot carry them. Check the party's table (and its training: lower the learning "
+                         "rate if its model diverged).")
+
+
 def _encoded(party: str, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list, dict[str, np.ndarray]]:
     """Numbers as fixed-point integers modulo 2⁶⁴ (one vector, keys in sorted order); text travels as it is."""
     numeric = {k: np.asarray(v, dtype=np.float64) for k, v in sorted(arrays.items()) if np.asarray(v).dtype.kind in "biuf"}
     clear = {k: np.asarray(v) for k, v in arrays.items() if k not in numeric}
     flat = np.concatenate([v.ravel() for v in numeric.values()]) if numeric else np.zeros(0)
-    scaled = flat * _SCALE
-    if not np.isfinite(scaled).all() or (np.abs(scaled) >= _LIMIT / 64).any():
-        raise PartyError(f"Party '{party}' has statistics that are not finite or beyond ±{_LIMIT / 64 / _SCALE:.3g}; "
-                         "a secure sum cannot carry them. Check the party's table.")
-    vector = np.round(scaled).astype(np.int64).view(np.uint64)
+    check_fixed_point(party, flat, "statistics")
+    vector = np.round(flat * _SCALE).astype(np.int64).view(np.uint64)
     return vector, [[k, list(v.shape)] for k, v in numeric.items()], clear
 
 
