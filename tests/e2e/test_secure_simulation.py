@@ -21,7 +21,7 @@ TINY = {"embedding_dim": 16, "generator_dims": [32], "discriminator_dims": [32]}
 def test_secure_aggregation_runs_in_the_simulation_engine(demo_frames):
     sent: dict[str, set[str]] = defaultdict(set)
     encoders: list[dict] = []
-    config = FedtabConfig(rounds=1, batch_size=200, seed=4, epsilon=3.0, accountant="rdp", model_options=TINY, secure_aggregation=True,
+    config = FedtabConfig(model="ctgan", rounds=1, batch_size=200, seed=4, epsilon=3.0, accountant="rdp", model_options=TINY, secure_aggregation=True,
                           public_domain=read_public_domain(demo_public_domain_path()))
     synth = FederatedSynthesizer(config, engine="simulation").fit(
         demo_frames, tap=lambda party, kind, payload: sent[kind].add(party),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fedtab.connectors import align, load_party, reconcile
-from fedtab.federation import keys
+from fedtab.federation import keys, parties
 from fedtab.federation.coordinator import fit_plan, run_federation, train, training_start
 from fedtab.federation.local import LocalTransport
 from fedtab.federation.party import PartyWorker
@@ -94,13 +94,13 @@ def test_scaled_party_dominates_without_protection_and_not_with_it(setup, monkey
 
 def test_row_count_liar_takes_the_weight_without_the_bound(setup, monkeypatch):
     staged, schema, config, *_ = setup
-    original = PartyWorker._hello
+    original = parties.hello
 
-    def lying_hello(self):
-        reply = original(self)
-        return Payload(config={**reply.config, keys.ROWS: 10**9}) if self.party.name == HOSTILE else reply
+    def lying_hello(party):
+        reply = original(party)
+        return Payload(config={**reply.config, keys.ROWS: 10**9}) if party.name == HOSTILE else reply
 
-    monkeypatch.setattr(PartyWorker, "_hello", lying_hello)
+    monkeypatch.setattr(parties, "hello", lying_hello)
     blind = run_federation(LocalTransport(staged), config=config.replace(rounds=1, update_checks=False), schema=schema)
     assert blind.party_weights[HOSTILE] > 0.999  # the control: 10⁹ claimed rows buy the whole average
 

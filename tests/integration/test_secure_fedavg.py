@@ -30,7 +30,7 @@ LOST = "clinic_west"
 
 @pytest.fixture(scope="module")
 def config() -> FedtabConfig:
-    return FedtabConfig(rounds=1, local_epochs=0.5, batch_size=200, seed=5, epsilon=3.0, accountant="rdp", model_options=TINY,
+    return FedtabConfig(model="ctgan", rounds=1, local_epochs=0.5, batch_size=200, seed=5, epsilon=3.0, accountant="rdp", model_options=TINY,
                         bgm_max_rounds=2, public_domain=read_public_domain(demo_public_domain_path()))
 
 
