@@ -67,7 +67,7 @@ class FedtabConfig:
     bgm_max_rounds: int = 20
     epsilon: float | None = None
     delta: float | None = None
-    encoder_share: float = 0.1
+    encoder_share: float = 0.3
     accountant: str = "prv"
     max_grad_norm: float = 1.0
     party_epsilon: float | None = None

@@ -50,7 +50,7 @@ class PrivacyBudget:
 
     epsilon: float
     delta: float
-    encoder_share: float = 0.1
+    encoder_share: float = 0.3
 
     def __post_init__(self) -> None:
         problems = []

@@ -101,7 +101,7 @@ def test_adult_sized_plan_is_the_smallest_noise_that_fits() -> None:
     budget = PrivacyBudget(1.0, default_delta(6500))
     plan = plan_noise(budget=budget, party_rows=6500, batch_size=500, epochs=30, encoder_releases=15)
     assert (plan.steps, plan.sample_rate) == (390, 500 / 6500)
-    assert plan.encoder_epsilon <= 0.1 < plan.epsilon <= 1.0
+    assert plan.encoder_epsilon <= budget.epsilon * budget.encoder_share < plan.epsilon <= 1.0
     accountant = plan.new_accountant("clinic")
     accountant.record_gaussian(noise_multiplier=plan.encoder_noise_multiplier, mechanism="encoder", releases=15)
     accountant.record_sgd(noise_multiplier=plan.noise_multiplier * 0.97, sample_rate=plan.sample_rate, steps=390)
