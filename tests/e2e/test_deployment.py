@@ -146,16 +146,7 @@ class Stack:
         (self.folder / "deploy.toml").write_text(toml.replace("$PWD", str(self.folder)))
         *setup, deploy_run = lines
         assert deploy_run.startswith("fedtab deploy run "), deploy_run
-        for index, line in enumerate(setup):
-            assert "$" not in line.replace("$PWD", ""), f"the test expands only $PWD: {line}"
-            if line.startswith("export "):
-                key, value = line.removeprefix("export ").split("=", 1)
-                self.env[key] = value.replace("$PWD", str(self.folder))
-            elif line.endswith("&"):
-                self.start(line, f"background-{index}")
-            else:
-                done = self.call(line)
-                assert done.returncode == 0, f"{line}\nexit {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}{self.logs()}"
+        self.run_lines(setup)
         self.outputs.append(self.run_killing(deploy_run))
 
     def run_killing(self, line: str) -> subprocess.CompletedProcess:
@@ -175,6 +166,19 @@ class Stack:
         code = run.wait(timeout=900)
         self.start(shlex.join(node.args), f"{KILLED}-restarted")
         return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
+
+    def run_lines(self, lines: list[str]) -> None:
+        """Run README shell lines as written: exports into the stack's environment, `&` lines in the background."""
+        for index, line in enumerate(lines):
+            assert "$" not in line.replace("$PWD", ""), f"the test expands only $PWD: {line}"
+            if line.startswith("export "):
+                key, value = line.removeprefix("export ").split("=", 1)
+                self.env[key] = value.replace("$PWD", str(self.folder))
+            elif line.endswith("&"):
+                self.start(line, f"background-{index}")
+            else:
+                done = self.call(line)
+                assert done.returncode == 0, f"{line}\nexit {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}{self.logs()}"
 
     def logs(self) -> str:
         return "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.folder.glob("*.log")))

@@ -37,19 +37,6 @@ def vertical_section(ports: dict[str, str]) -> tuple[list[str], str]:
     return [line.strip() for line in shell.splitlines() if line.strip()], toml
 
 
-def run_lines(stack: Stack, lines: list[str]) -> None:
-    for index, line in enumerate(lines):
-        assert "$" not in line.replace("$PWD", ""), f"the test expands only $PWD: {line}"
-        if line.startswith("export "):
-            key, value = line.removeprefix("export ").split("=", 1)
-            stack.env[key] = value.replace("$PWD", str(stack.folder))
-        elif line.endswith("&"):
-            stack.start(line, f"background-{index}")
-        else:
-            done = stack.call(line)
-            assert done.returncode == 0, f"{line}\nexit {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}{stack.logs()}"
-
-
 def test_the_readme_vertical_deployment_writes_every_partys_columns_and_no_key(tmp_path: Path) -> None:
     stack = Stack(tmp_path)
     try:
@@ -58,7 +45,7 @@ def test_the_readme_vertical_deployment_writes_every_partys_columns_and_no_key(t
         lines, toml = vertical_section(ports)
         (tmp_path / "vertical.toml").write_text(toml)
         started = time.monotonic()
-        run_lines(stack, lines)
+        stack.run_lines(lines)
         out = stack.outputs[-1].stdout
         print(f"\nREADME vertical deployment: {time.monotonic() - started:.1f} s wall; {out.splitlines()[-1]}; "
               f"load {os.getloadavg()[0]:.1f}")
