@@ -122,6 +122,9 @@ class FederatedARGN(HorizontalModel):
 
         ``target_marginal``: an unconditional sample's target follows the plan's released category
         counts (free post-processing; FedAvg over label-skewed parties moves the target head's level).
+        ``category_marginals`` does the same for every categorical column: parties split by a column
+        (Adult by education) average heads that each saw a few of its categories, and their levels
+        come out wrong (education's TV 0.38 on that split without it, RESULTS_ARGN.md).
         ``dp_learning_rate`` replaces ``learning_rate`` when the model trains under DP: DP-SGD takes a
         fraction of the plain path's steps (the plan's batch is the whole run's, not the party's share)
         and Adam's step must cover the distance in them (ε = 1, Adult: quality 0.867 at 2e-3, see
@@ -137,6 +140,7 @@ class FederatedARGN(HorizontalModel):
             "first_columns": "",
             "target": None,
             "target_marginal": True,
+            "category_marginals": True,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -225,23 +229,27 @@ class FederatedARGN(HorizontalModel):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 given = {c: np.broadcast_to(b, (num_rows, b.shape[1]))[start:start + rows] for c, b in fixed.items()}
                 out[start:start + rows] = self._sample_chunk(network, mask, sequence, rows, given, noise,
-                                                             self._target_shares(fixed))
+                                                             self._marginal_shares(fixed))
         return out
 
-    def _target_shares(self, fixed: Mapping[str, np.ndarray]) -> tuple[int, torch.Tensor] | None:
-        """(target token, its released category shares) when an unconditional sample should match them."""
-        target = self.options["target"]
-        if target is None or fixed or not self.options["target_marginal"]:
-            return None
-        counts = np.clip(np.asarray(next(c for c in self.plan.columns if c.name == target).counts, dtype=np.float64), 0, None)
-        if counts.sum() <= 0:
-            return None
-        token = next(i for i, t in enumerate(self.tokens) if t.column == target)
-        return token, torch.from_numpy(np.maximum(counts / counts.sum(), 1e-6)).float().to(self.device)
+    def _marginal_shares(self, fixed: Mapping[str, np.ndarray]) -> dict[int, torch.Tensor]:
+        """Token -> the plan's released category shares its unconditional draw should match (none when columns are fixed)."""
+        if fixed:
+            return {}
+        matched = set(self.columns) if self.options["category_marginals"] else set()
+        if self.options["target"] is not None and self.options["target_marginal"]:
+            matched.add(self.options["target"])
+        plans = {c.name: c for c in self.plan.columns}
+        shares = {}
+        for i, token in enumerate(self.tokens):
+            counts = np.clip(np.asarray(plans[token.column].counts, dtype=np.float64), 0, None)
+            if token.kind == "category" and token.column in matched and len(counts) == token.cardinality and counts.sum() > 0:
+                shares[i] = torch.from_numpy(np.maximum(counts / counts.sum(), 1e-6)).float().to(self.device)
+        return shares
 
     def _sample_chunk(self, network: ARGNetwork, mask: torch.Tensor, sequence: list[int], rows: int,
                       given: Mapping[str, np.ndarray], noise: torch.Generator,
-                      target: tuple[int, torch.Tensor] | None) -> np.ndarray:
+                      shares: Mapping[int, torch.Tensor]) -> np.ndarray:
         block = np.zeros((rows, self.plan.output_dim), dtype=np.float32)
         for column, values in given.items():
             start = min(t.start for t in self.tokens if t.column == column)
@@ -254,8 +262,8 @@ class FederatedARGN(HorizontalModel):
                 choice = given_indices[i]
             else:
                 logits = network.logits(embedded, mask, i)
-                if target is not None and target[0] == i:
-                    logits = matched_logits(logits, target[1])
+                if i in shares:
+                    logits = matched_logits(logits, shares[i])
                 choice = torch.multinomial(torch.softmax(logits, dim=1).cpu(), 1, generator=noise)[:, 0].to(self.device)
             embedded[:, i] = network.embeddings[i](F.one_hot(choice, t.cardinality).float())
             if t.column not in given:

@@ -197,16 +197,19 @@ def test_the_cli_samples_with_a_condition_and_refuses_a_bad_one_or_a_missing_gpu
         assert code == 2 and "device 'cuda' asks for a GPU" in out
 
 
-def test_an_unconditional_sample_matches_the_targets_released_shares(plan_and_data):
+@pytest.mark.parametrize("declared", [{"target": "kind", "category_marginals": False}, {"target": None}],
+                         ids=["the declared target", "any categorical column"])
+def test_an_unconditional_sample_matches_the_released_shares(plan_and_data, declared):
     plan, _ = plan_and_data
     column = next(c for c in plan.columns if c.name == "kind")
     released = dict(zip(column.vocabulary, np.asarray(column.counts) / np.sum(column.counts)))
+    switch = "target_marginal" if declared["target"] else "category_marginals"
     shares = {}
     for matched in (False, True):
-        model = create_model("argn", plan, {**SMALL, "target": "kind", "target_marginal": matched}, seed=0)
+        model = create_model("argn", plan, {**SMALL, **declared, switch: matched}, seed=0)
         weights = model.init_weights()
         head = next(i for i, t in enumerate(model.tokens) if t.column == "kind")
-        weights[f"argn.heads.{head}.bias"] = np.array([6.0, 0.0, 0.0], dtype=np.float32)  # a drifted target head
+        weights[f"argn.heads.{head}.bias"] = np.array([6.0, 0.0, 0.0], dtype=np.float32)  # a drifted head
         frame = plan.decode(model.sample(weights, 2000, seed=1), np.random.default_rng(0))
         shares[matched] = frame["kind"].value_counts(normalize=True)
     first = column.vocabulary[0]
