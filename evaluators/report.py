@@ -166,19 +166,15 @@ class EvaluationReport:
         raise KeyError(area)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, **_plain(asdict(self)), "provenance": list(self.provenance())}
+        return {"schema_version": SCHEMA_VERSION, **json_ready(asdict(self)), "provenance": list(self.provenance())}
 
     def to_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
-        return path
+        return write_report(report_json(self.to_dict()), path)
 
     def to_html(self, path: str | Path) -> Path:
         from fedtab.evaluators.html import render_html
 
-        path = Path(path)
-        path.write_text(render_html(self), encoding="utf-8")
-        return path
+        return write_report(render_html(self), path)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
@@ -210,12 +206,24 @@ class EvaluationReport:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def _plain(value: Any) -> Any:
+def report_json(data: Mapping[str, Any]) -> str:
+    """A report's JSON text: strict (no NaN), indented for people who open the file."""
+    return json.dumps(data, indent=2, allow_nan=False)
+
+
+def write_report(text: str, path: str | Path) -> Path:
+    """Write a report file (JSON or HTML) as UTF-8 and return its path."""
+    path = Path(path)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def json_ready(value: Any) -> Any:
     """JSON-ready: tuples as lists, numpy scalars as Python numbers, NaN and infinity as null."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fedtab.config import FedtabConfig
 from fedtab.errors import FederationError
-from fedtab.evaluators.report import ColumnShape, PairTrend
+from fedtab.evaluators.report import ColumnShape, PairTrend, json_ready, report_json, write_report
 from fedtab.federation import keys
 from fedtab.federation.coordinator import FederatedFit, Transport
 from fedtab.federation.payload import Payload
@@ -112,26 +112,20 @@ class VerticalEvaluationReport:
         return next(p for p in self.parties if p.party == name)
 
     def to_dict(self) -> dict:
-        from fedtab.evaluators.report import _plain
-
         parties = [{"party": p.party, "column_shapes": p.column_shapes, "pair_trends": p.pair_trends,
                     "columns": [dataclasses.asdict(c) for c in p.columns], "pairs": [dataclasses.asdict(t) for t in p.pairs]}
                    for p in self.parties]
-        return _plain({"mode": self.mode, "synthetic_rows": self.synthetic_rows, "aligned_rows": self.aligned_rows,
-                       "seed": self.seed, "created": self.created, "parties": parties,
-                       "cross_party_pairs": {"available": False, "pairs": [list(p) for p in self.cross_party_pairs],
-                                             "why": VERTICAL_UNAVAILABLE["cross-party pair trends"]},
-                       "unavailable": self.unavailable, "provenance": VERTICAL_PROVENANCE})
+        return json_ready({"mode": self.mode, "synthetic_rows": self.synthetic_rows, "aligned_rows": self.aligned_rows,
+                           "seed": self.seed, "created": self.created, "parties": parties,
+                           "cross_party_pairs": {"available": False, "pairs": [list(p) for p in self.cross_party_pairs],
+                                                 "why": VERTICAL_UNAVAILABLE["cross-party pair trends"]},
+                           "unavailable": self.unavailable, "provenance": VERTICAL_PROVENANCE})
 
     def to_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
-        return path
+        return write_report(report_json(self.to_dict()), path)
 
     def to_html(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(vertical_html(self), encoding="utf-8")
-        return path
+        return write_report(vertical_html(self), path)
 
 
 VERTICAL_PROVENANCE = (

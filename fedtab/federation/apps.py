@@ -29,7 +29,6 @@ from fedtab.federation.checkpoint import load_checkpoint
 from fedtab.federation.coordinator import run_federation
 from fedtab.federation.flower_apps import FlowerTransport, build_server_app
 from fedtab.federation.node_app import client_app as client_app  # pyproject names node_app's; kept for older bundles
-from fedtab.federation.node_app import party_from_node as _party_from_node  # noqa: F401 - the name tests use
 from fedtab.federation.node_app import vertical_keys
 from fedtab.federation.schema_round import SchemaDeclaration
 from fedtab.federation.vertical_flower import serve_vertical

@@ -90,19 +90,19 @@ def test_the_default_policy_follows_epsilon(small_config):
     ({"epsilon": 1.0, "require-dp": "maybe"}, "require-dp='maybe'; give true or false"),
 ])
 def test_a_node_started_with_bad_privacy_terms_is_refused(tmp_path, node, words):
-    from fedtab.federation.apps import _party_from_node
+    from fedtab.federation.node_app import party_from_node
 
     context = SimpleNamespace(node_id=7, run_config={}, node_config={"data-path": str(tmp_path / "a.parquet"), "party": "clinic_a", **node})
     with pytest.raises(ConfigError, match=f"SuperNode 'clinic_a'.*{words}" if "'require_dp'" not in words else words):
-        _party_from_node(context)
+        party_from_node(context)
 
 
 def test_a_node_reads_its_budget_from_node_config(tmp_path):
-    from fedtab.federation.apps import _party_from_node
+    from fedtab.federation.node_app import party_from_node
 
     context = SimpleNamespace(node_id=7, run_config={}, node_config={"data-path": "a.parquet", "party": "clinic_a", "epsilon": 2,
                                                       "delta": 1e-6, "require-dp": True, "state-dir": str(tmp_path)})
-    party = _party_from_node(context)
+    party = party_from_node(context)
     assert party.policy == PartyPolicy(2.0, 1e-6, True) and party.state_dir == str(tmp_path)
 
 

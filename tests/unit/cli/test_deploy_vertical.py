@@ -8,7 +8,7 @@ from flwr.app import Context, RecordDict
 
 from fedtab.cli.deploy import vertical_run_config
 from fedtab.errors import ConfigError
-from fedtab.federation.apps import _party_from_node
+from fedtab.federation.node_app import party_from_node
 from fedtab.federation.party import StagedParty
 from fedtab.federation.vertical_flower import vertical_keys
 from fedtab.federation.vertical_party import VerticalParty
@@ -38,6 +38,6 @@ def test_the_run_config_makes_a_vertical_run_and_its_supernodes_vertical_parties
     with pytest.raises(ConfigError, match="names no key column"):
         vertical_keys({"vertical": True, "key": ""})
     node = {"party": "bank", "data-path": "/data/bank.parquet", "state-dir": str(tmp_path)}
-    party = _party_from_node(Context(1, 7, node, RecordDict(), {"vertical": True, "key": "person_id"}))
+    party = party_from_node(Context(1, 7, node, RecordDict(), {"vertical": True, "key": "person_id"}))
     assert isinstance(party, VerticalParty) and party.key_columns == ("person_id",) and party.decoder_dir == str(tmp_path)
-    assert isinstance(_party_from_node(Context(1, 7, node, RecordDict(), {"vertical": False, "key": ""})), StagedParty)
+    assert isinstance(party_from_node(Context(1, 7, node, RecordDict(), {"vertical": False, "key": ""})), StagedParty)
