@@ -207,7 +207,7 @@ class TransformPlan:
                 decoded[column.name] = codecs.decode_numerical(column, block)
             else:
                 decoded[column.name] = codecs.decode_categorical(column, block)
-        return pd.DataFrame(decoded, columns=self.schema.names)
+        return pd.DataFrame(decoded, columns=self.schema.names, copy=False)  # the columns are fresh: no second copy
 
     def column(self, name: str) -> ColumnPlan:
         """The plan of column ``name``."""
