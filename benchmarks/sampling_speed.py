@@ -37,7 +37,7 @@ def fitted(models: list[str], data: Path) -> dict[str, Callable[[int], object]]:
     parties = split(frame, "iid")
     torch.manual_seed(0)
     sdv = CTGANSynthesizer(detect_metadata(frame), epochs=1)
-    sdv.fit(frame)
+    sdv.fit({"adult": frame})
     draws: dict[str, Callable[[int], object]] = {SDV: sdv.sample}
     for model in models:
         config = FedtabConfig(model=model, rounds=1, local_epochs=0.2, seed=0)

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
+from fedtab.models.draws import draw_categories, sampling_dtype
 from fedtab.models.registry import register
 from fedtab.rng import isolated_torch_seed, torch_generator
 from fedtab.transformers.plan import NUMERIC_KINDS
@@ -102,6 +103,51 @@ def matched_logits(logits: torch.Tensor, shares: torch.Tensor, iterations: int =
     return logits + shift
 
 
+class _SamplingSteps:
+    """A trained network rearranged for drawing tokens one after another.
+
+    The embeddings of the tokens drawn so far sit side by side in draw order in one ``context``
+    buffer, and each token's first layer keeps only the weight columns of the tokens drawn before
+    it, in that order: its pre-activation is one matrix product with a prefix of the buffer (no
+    gather, no mask; a token not drawn yet has a zero embedding, so dropping its columns changes
+    nothing). Weights are cast to ``dtype`` (bfloat16 where the CPU has it); logits come out float32.
+    """
+
+    def __init__(self, network: ARGNetwork, sequence: list[int], dtype: torch.dtype) -> None:
+        self.sequence = sequence
+        self.dtype = dtype
+        self.width = network.embeddings[0].out_features
+        self.tables = [network.embeddings[i].weight.t().to(dtype).contiguous() for i in sequence]
+        self.firsts: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.rests = [nn.Sequential(*network.regressors[i][1:], network.heads[i]).to(dtype) for i in sequence]
+        for position, i in enumerate(sequence):
+            first = network.regressors[i][0]
+            reads = network.reads[i]
+            if not reads:  # a constant input of one: the pre-activation is a constant row
+                self.firsts.append((first.weight.new_zeros(first.out_features, 0).to(dtype),
+                                    (first.weight[:, 0] + first.bias).to(dtype)))
+                continue
+            blocks = first.weight.reshape(first.out_features, len(reads), self.width)
+            slot = {j: k for k, j in enumerate(reads)}
+            columns = [blocks[:, slot[j]] if j in slot else blocks.new_zeros(first.out_features, self.width)
+                       for j in sequence[:position]]
+            weight = torch.cat(columns, dim=1) if columns else blocks.new_zeros(first.out_features, 0)
+            self.firsts.append((weight.to(dtype).contiguous(), first.bias.to(dtype)))
+
+    def context(self, rows: int, device: torch.device) -> torch.Tensor:
+        return torch.zeros(rows, len(self.sequence) * self.width, dtype=self.dtype, device=device)
+
+    def logits(self, context: torch.Tensor, position: int) -> torch.Tensor:
+        """The float32 logits of the token at ``position`` from the embeddings drawn before it."""
+        weight, bias = self.firsts[position]
+        hidden = F.linear(context[:, :weight.shape[1]], weight, bias)
+        return self.rests[position](hidden).float()
+
+    def embed(self, context: torch.Tensor, position: int, choice: torch.Tensor) -> None:
+        """Write the drawn categories' embeddings into the token's slot of ``context``."""
+        context[:, position * self.width:(position + 1) * self.width] = self.tables[position][choice]
+
+
 def _mlp(width: int, hidden_dims: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for dim in hidden_dims:
@@ -141,6 +187,7 @@ class FederatedARGN(HorizontalModel):
             "target": None,
             "target_marginal": True,
             "category_marginals": True,
+            "sample_precision": "auto",
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -223,13 +270,13 @@ class FederatedARGN(HorizontalModel):
         out = np.zeros((num_rows, self.plan.output_dim), dtype=np.float32)
         with isolated_torch_seed(seed, "sample"), torch.no_grad():
             network = self.load_modules(weights)["argn"].eval()
-            mask = self.token_mask(order)
             sequence = [int(i) for i in np.argsort(self.token_ranks(order))]
+            steps = _SamplingSteps(network, sequence, sampling_dtype(self.options["sample_precision"], "argn"))
+            shares = self._marginal_shares(fixed)
             for start in range(0, num_rows, SAMPLE_CHUNK):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 given = {c: np.broadcast_to(b, (num_rows, b.shape[1]))[start:start + rows] for c, b in fixed.items()}
-                out[start:start + rows] = self._sample_chunk(network, mask, sequence, rows, given, noise,
-                                                             self._marginal_shares(fixed))
+                self._sample_chunk(steps, out[start:start + rows], given, noise, shares)
         return out
 
     def _marginal_shares(self, fixed: Mapping[str, np.ndarray]) -> dict[int, torch.Tensor]:
@@ -247,28 +294,25 @@ class FederatedARGN(HorizontalModel):
                 shares[i] = torch.from_numpy(np.maximum(counts / counts.sum(), 1e-6)).float().to(self.device)
         return shares
 
-    def _sample_chunk(self, network: ARGNetwork, mask: torch.Tensor, sequence: list[int], rows: int,
-                      given: Mapping[str, np.ndarray], noise: torch.Generator,
-                      shares: Mapping[int, torch.Tensor]) -> np.ndarray:
-        block = np.zeros((rows, self.plan.output_dim), dtype=np.float32)
+    def _sample_chunk(self, steps: _SamplingSteps, block: np.ndarray, given: Mapping[str, np.ndarray],
+                      noise: torch.Generator, shares: Mapping[int, torch.Tensor]) -> None:
+        """Draw the chunk's tokens in sequence into ``block`` (zero on entry), the given columns copied in."""
         for column, values in given.items():
             start = min(t.start for t in self.tokens if t.column == column)
             block[:, start:start + values.shape[1]] = values
         given_indices = self.token_indices(torch.from_numpy(block).to(self.device))
-        embedded = torch.zeros(rows, len(self.tokens), network.embeddings[0].out_features, device=self.device)
-        for i in sequence:  # a token not drawn yet is masked out, so its embedding only has to exist
+        context = steps.context(len(block), self.device)
+        for position, i in enumerate(steps.sequence):
             t = self.tokens[i]
             if t.column in given:
                 choice = given_indices[i]
             else:
-                logits = network.logits(embedded, mask, i)
+                logits = steps.logits(context, position)
                 if i in shares:
                     logits = matched_logits(logits, shares[i])
-                choice = torch.multinomial(torch.softmax(logits, dim=1).cpu(), 1, generator=noise)[:, 0].to(self.device)
-            embedded[:, i] = network.embeddings[i](F.one_hot(choice, t.cardinality).float())
-            if t.column not in given:
+                choice = draw_categories(logits, noise)
                 self._write(block, t, choice.cpu().numpy(), noise)
-        return block
+            steps.embed(context, position, choice)
 
     def _write(self, block: np.ndarray, token: Token, choice: np.ndarray, noise: torch.Generator) -> None:
         """A token's draw into the encoded row: the one-hot, or alpha uniform inside its bin."""

@@ -14,17 +14,16 @@ import torch
 from ctgan.synthesizers.ctgan import Discriminator, Generator
 from torch.nn import functional as F
 
-from fedtab.errors import ConfigError
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.conditional import ConditionalSampler, normalise
+from fedtab.models.draws import sampling_dtype
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
 from fedtab.rng import isolated_torch_seed, numpy_rng, torch_generator
 
 
 SAMPLE_CHUNK = 8192
-SAMPLE_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @register("ctgan")
@@ -187,7 +186,7 @@ class FederatedCTGAN(HorizontalModel):
         chunk = max(SAMPLE_CHUNK, self.options["pac"])
         rng = numpy_rng(seed, "sample")
         noise = torch_generator(seed, "sample-noise")
-        dtype = _sampling_dtype(self.options["sample_precision"])
+        dtype = sampling_dtype(self.options["sample_precision"], "ctgan")
         out = np.empty((num_rows, self.data_dim), dtype=np.float32)
         with isolated_torch_seed(seed, "sample"), torch.inference_mode():
             generator = self._load(weights)[0].to(dtype)
@@ -226,14 +225,6 @@ class FederatedCTGAN(HorizontalModel):
         chosen = np.add.reduceat(cumulative < threshold[:, span_of], starts, axis=1, dtype=np.int64)
         out[np.arange(len(raw))[:, None], columns[starts + np.minimum(chosen, ends - starts)]] = 1.0
         return out
-
-
-def _sampling_dtype(precision: str) -> torch.dtype:
-    if precision not in SAMPLE_PRECISIONS:
-        raise ConfigError(f"Model 'ctgan' option 'sample_precision' must be one of {SAMPLE_PRECISIONS}; got {precision!r}.")
-    if precision == "auto":
-        return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else torch.float32
-    return torch.bfloat16 if precision == "bfloat16" else torch.float32
 
 
 def _softmax_layout(spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
