@@ -315,13 +315,12 @@ class FederatedARGN(HorizontalModel):
             steps.embed(context, position, choice)
 
     def _write(self, block: np.ndarray, token: Token, choice: np.ndarray, noise: torch.Generator) -> None:
-        """A token's draw into the encoded row: the one-hot, or alpha uniform inside its bin."""
+        """A token's draw into the encoded row (its span zero on entry): the one-hot, or alpha uniform inside its bin."""
         if token.kind == "bin":
             width = 2.0 / token.cardinality
             inside = torch.rand(len(choice), generator=noise, device="cpu").numpy()
             block[:, token.start] = np.clip(-1.0 + (choice + inside) * width, -1.0, 1.0)
         else:
-            block[:, token.start:token.start + token.cardinality] = 0.0
             block[np.arange(len(choice)), token.start + choice] = 1.0
 
     def sampling_order(self, fixed: list[str]) -> list[str]:
