@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
+from fedtab.models.matching import matched_logits
 from fedtab.models.registry import register
 from fedtab.rng import isolated_torch_seed, torch_generator
 from fedtab.transformers.plan import NUMERIC_KINDS
@@ -91,15 +92,6 @@ class ARGNetwork(nn.Module):
     def forward(self, one_hots: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
         embedded = self.embed(one_hots)
         return [self.logits(embedded, mask, t) for t in range(len(self.cardinalities))]
-
-
-def matched_logits(logits: torch.Tensor, shares: torch.Tensor, iterations: int = 30) -> torch.Tensor:
-    """``logits`` plus one shift per class so that the rows' mean softmax is ``shares`` (each row's ranking kept)."""
-    shift = torch.zeros_like(shares)
-    for _ in range(iterations):
-        mean = torch.softmax(logits + shift, dim=1).mean(dim=0)
-        shift = shift + torch.log(shares / mean.clamp_min(1e-12))
-    return logits + shift
 
 
 def _mlp(width: int, hidden_dims: list[int]) -> nn.Sequential:

@@ -17,12 +17,16 @@ from ctgan.synthesizers.tvae import Decoder, Encoder
 from torch import nn
 from torch.nn import functional as F
 
+from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
+from fedtab.models.ctgan import released_marginals
+from fedtab.models.matching import MarginalMatcher
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
 from fedtab.rng import isolated_torch_seed, torch_generator
 
 SAMPLE_CHUNK = 4096
+MARGINAL_DRAWS = ("argmax", "softmax")
 SIGMA_RANGE = (0.01, 1.0)
 """ctgan's TVAE clamps the decoder's sigma to this range after every step."""
 
@@ -59,6 +63,9 @@ class FederatedTVAE(HorizontalModel):
             "l2scale": 1e-5,
             "loss_factor": 2.0,
             "learning_rate": 1e-3,
+            "category_marginals": True,
+            "marginal_draw": "argmax",
+            "marginal_temperature": 0.1,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -66,6 +73,9 @@ class FederatedTVAE(HorizontalModel):
         self.data_dim = plan.output_dim
         self._softmax_spans, self._tanh_columns = activation_layout(plan)
         self._tanh = torch.from_numpy(self._tanh_columns)
+        if self.options["marginal_draw"] not in MARGINAL_DRAWS:
+            raise ConfigError(f"Model 'tvae' takes marginal_draw = one of {list(MARGINAL_DRAWS)}; got "
+                              f"{self.options['marginal_draw']!r}. Fix [model.options] in the config.")
 
     def build_modules(self) -> Modules:
         o = self.options
@@ -96,16 +106,30 @@ class FederatedTVAE(HorizontalModel):
         return self.options["loss_factor"] * loss + kl
 
     def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
-        """Decode unit-Gaussian latents: tanh values plus sigma-scaled noise, argmax per one-hot span (as ctgan)."""
+        """Decode unit-Gaussian latents: tanh values plus sigma-scaled noise, one category per one-hot span.
+
+        With ``category_marginals`` each one-hot span's logits are shifted so its shares follow the
+        plan's released counts or mixture weights (``fedtab.models.matching``: post-processing, no new
+        ε); ``marginal_draw`` "argmax" matches at ``marginal_temperature`` and takes the argmax (as
+        ctgan's TVAE decodes), "softmax" matches at temperature 1 and draws from the softmax.
+        """
         noise = torch_generator(seed, "sample-noise")
         out = np.zeros((num_rows, self.data_dim), dtype=np.float32)
+        match = self._matcher()
         with isolated_torch_seed(seed, "sample"), torch.no_grad():
             decoder = self.load_modules(weights)["decoder"].eval()
             for start in range(0, num_rows, SAMPLE_CHUNK):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 raw, sigma = decoder(torch.randn(rows, self.options["embedding_dim"], generator=noise))
-                out[start:start + rows] = self._decode(raw, sigma, noise)
+                out[start:start + rows] = self._decode(raw if match is None else match(raw), sigma, noise)
         return out
+
+    def _matcher(self) -> MarginalMatcher | None:
+        o = self.options
+        if not o["category_marginals"]:
+            return None
+        argmax = o["marginal_draw"] == "argmax"
+        return MarginalMatcher(released_marginals(self.plan), temperature=o["marginal_temperature"] if argmax else 1.0)
 
     def _decode(self, raw: torch.Tensor, sigma: torch.Tensor, noise: torch.Generator) -> np.ndarray:
         out = np.zeros(tuple(raw.shape), dtype=np.float32)
@@ -114,6 +138,9 @@ class FederatedTVAE(HorizontalModel):
             jitter = torch.randn(len(raw), len(t), generator=noise) * sigma[:, t]
             out[:, self._tanh_columns] = (torch.tanh(raw[:, t]) + jitter).clamp(-1, 1).numpy()
         rows = np.arange(len(raw))
+        softmax = self.options["category_marginals"] and self.options["marginal_draw"] == "softmax"
         for start, end in self._softmax_spans:
-            out[rows, start + raw[:, start:end].argmax(dim=1).numpy()] = 1.0
+            logits = raw[:, start:end]
+            chosen = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=noise)[:, 0] if softmax else logits.argmax(dim=1)
+            out[rows, start + chosen.numpy()] = 1.0
         return out

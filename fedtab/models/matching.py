@@ -1,0 +1,73 @@
+"""Released-marginal matching at sampling: shift logits so the synthetic shares follow the plan's release.
+
+The plan already released each categorical column's counts and each numerical column's mixture
+weights (noised under DP), so steering an unconditional sample towards them is post-processing:
+no new statistic, no new ε. A shift per class keeps, within each class, which rows favour it most, so what
+the network learned about relations stays; only the levels that FedAvg over skewed parties gets
+wrong move. A conditional sample must not be matched: its shares are the condition's, not the table's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+Marginal = tuple[int, int, torch.Tensor]
+"""(start, end, shares) of one one-hot span of the encoded row (``ctgan.released_marginals``)."""
+
+TOLERANCE = 1e-3
+"""Stop once every class's log ratio of released to sampled share is below this."""
+
+
+def matched_logits(logits: torch.Tensor, shares: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+    """``logits`` plus one shift per class so that the rows' mean softmax is ``shares`` (each class's ranking of the rows kept)."""
+    return logits + logit_shift(logits, shares, torch.zeros_like(shares), iterations, tolerance=0.0)
+
+
+def logit_shift(logits: torch.Tensor, shares: torch.Tensor, start: torch.Tensor, iterations: int, *,
+                tolerance: float = TOLERANCE) -> torch.Tensor:
+    """The per-class shift that makes the mean softmax of ``logits + shift`` equal ``shares`` (Sinkhorn's update)."""
+    shift = start.clone()
+    for _ in range(iterations):
+        ratio = torch.log(shares / torch.softmax(logits + shift, dim=1).mean(dim=0).clamp_min(1e-12))
+        shift += ratio
+        if float(ratio.abs().max()) < tolerance:
+            break
+    return shift
+
+
+class MarginalMatcher:
+    """Matches every released span of chunk after chunk of raw outputs, each chunk starting from the last shift.
+
+    ``temperature`` < 1 matches the mean of ``softmax(logits / temperature)``, which tends to the
+    argmax shares as it falls: a model that decodes by argmax (TVAE) matches what it writes. Sinkhorn's
+    update crawls on a sharp softmax, so the first chunk anneals: it matches at temperature 1, then
+    halves it down to ``temperature``, each stage starting from the last stage's shift.
+    """
+
+    def __init__(self, marginals: Sequence[Marginal], *, temperature: float = 1.0, iterations: int = 30) -> None:
+        self.marginals = list(marginals)
+        self.temperature = temperature
+        self.iterations = iterations
+        self.shifts: list[torch.Tensor] | None = None
+        """One shift per released span, in the raw logits' units."""
+
+    def __call__(self, raw: torch.Tensor) -> torch.Tensor:
+        """``raw`` with each released span's logits shifted (a new tensor; the other columns as they were)."""
+        stages = self._stages() if self.shifts is None else [self.temperature]
+        shifts = self.shifts or [torch.zeros_like(shares) for _, _, shares in self.marginals]
+        out = raw.clone()
+        for i, (start, end, shares) in enumerate(self.marginals):
+            logits = raw[:, start:end].float()
+            for t in stages:
+                shifts[i] = logit_shift(logits / t, shares, shifts[i] / t, self.iterations) * t
+            out[:, start:end] = (logits + shifts[i]).to(raw.dtype)
+        self.shifts = shifts
+        return out
+
+    def _stages(self) -> list[float]:
+        stages = [1.0]
+        while stages[-1] > self.temperature:
+            stages.append(max(self.temperature, stages[-1] / 2))
+        return stages
