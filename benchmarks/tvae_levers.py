@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="FedtabConfig fields as JSON")
     parser.add_argument("--variants", default="[{}]", help="JSON list of TVAE sampling option overrides")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--save", default=None, help="write the fitted model here")
+    parser.add_argument("--load", default=None, help="score a saved model instead of training")
     args = parser.parse_args()
 
     from fedtab import FederatedSynthesizer, FedtabConfig
@@ -50,7 +52,13 @@ def main() -> None:
     config = FedtabConfig(**{"model": "tvae", "rounds": args.rounds, "local_epochs": args.epochs / args.rounds,
                              "seed": 0, **extra})
     started = time.perf_counter()
-    synthesizer = FederatedSynthesizer(config, engine="local").fit(parties)
+    if args.load:
+        synthesizer = FederatedSynthesizer.load(args.load)
+        config = synthesizer.state_.config
+    else:
+        synthesizer = FederatedSynthesizer(config, engine="local").fit(parties)
+        if args.save:
+            synthesizer.save(args.save)
     fit_s = time.perf_counter() - started
     state = synthesizer.state_
     for variant in json.loads(args.variants):
@@ -58,7 +66,7 @@ def main() -> None:
         synthesizer.state_ = dataclasses.replace(state, config=dataclasses.replace(config, model_options=options))
         synthetic = synthesizer.sample(len(train))
         scores = _scores(train, synthetic, test, table)
-        row = {"split": args.split, "seed": args.seed, "config": extra, "sampling": variant, "fit_s": round(fit_s, 1),
+        row = {"split": args.split, "seed": args.seed, "config": extra, "load": args.load, "sampling": variant, "fit_s": round(fit_s, 1),
                "encoders_s": round(state.timings["encoders_s"], 1), "training_s": round(state.timings["training_s"], 1),
                **{k: round(v, 4) for k, v in scores.items() if isinstance(v, float)},
                "tv": column_tv(train, as_text_codes(synthetic, table))}

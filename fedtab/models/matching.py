@@ -37,37 +37,41 @@ def logit_shift(logits: torch.Tensor, shares: torch.Tensor, start: torch.Tensor,
     return shift
 
 
-class MarginalMatcher:
-    """Matches every released span of chunk after chunk of raw outputs, each chunk starting from the last shift.
+FIT_ROWS = 4096
+"""Rows the shifts are fitted on: the shift is a property of the model, not of a chunk (±0.01 of a share)."""
 
-    ``temperature`` < 1 matches the mean of ``softmax(logits / temperature)``, which tends to the
-    argmax shares as it falls: a model that decodes by argmax (TVAE) matches what it writes. Sinkhorn's
-    update crawls on a sharp softmax, so the first chunk anneals: it matches at temperature 1, then
-    halves it down to ``temperature``, each stage starting from the last stage's shift.
+
+class MarginalMatcher:
+    """Fits one shift per released span on the first chunk's first ``FIT_ROWS`` rows, then shifts every chunk.
+
+    Fitting once keeps the cost off the sampling path (refitting every chunk of 8,192 rows cost
+    0.27 s, more than CTGAN's generator). ``temperature`` < 1 matches the mean of
+    ``softmax(logits / temperature)``, which tends to the argmax shares as it falls: a model that
+    decodes by argmax matches what it writes. Sinkhorn's update crawls on a sharp softmax, so the
+    fit anneals: it matches at temperature 1, then halves it down to ``temperature``.
     """
 
     def __init__(self, marginals: Sequence[Marginal], *, temperature: float = 1.0, iterations: int = 30) -> None:
         self.marginals = list(marginals)
         self.temperature = temperature
         self.iterations = iterations
-        self.shifts: list[torch.Tensor] | None = None
-        """One shift per released span, in the raw logits' units."""
+        self.shift: torch.Tensor | None = None
+        """One shift per column of the encoded row (0 outside the released spans), in the raw logits' units."""
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
         """``raw`` with each released span's logits shifted (a new tensor; the other columns as they were)."""
-        stages = self._stages() if self.shifts is None else [self.temperature]
-        shifts = self.shifts or [torch.zeros_like(shares) for _, _, shares in self.marginals]
-        out = raw.clone()
-        for i, (start, end, shares) in enumerate(self.marginals):
-            logits = raw[:, start:end].float()
-            for t in stages:
-                shifts[i] = logit_shift(logits / t, shares, shifts[i] / t, self.iterations) * t
-            out[:, start:end] = (logits + shifts[i]).to(raw.dtype)
-        self.shifts = shifts
-        return out
+        if self.shift is None:
+            self.shift = self._fit(raw[:FIT_ROWS].float())
+        return raw + self.shift.to(raw.dtype)
 
-    def _stages(self) -> list[float]:
+    def _fit(self, raw: torch.Tensor) -> torch.Tensor:
         stages = [1.0]
         while stages[-1] > self.temperature:
             stages.append(max(self.temperature, stages[-1] / 2))
-        return stages
+        shift = torch.zeros(raw.shape[1])
+        for start, end, shares in self.marginals:
+            span = torch.zeros_like(shares)
+            for t in stages:
+                span = logit_shift(raw[:, start:end] / t, shares, span / t, self.iterations) * t
+            shift[start:end] = span
+        return shift

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from ctgan.synthesizers.tvae import Decoder, Encoder
 from torch import nn
-from torch.nn import functional as F
 
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
@@ -27,6 +26,8 @@ from fedtab.rng import isolated_torch_seed, torch_generator
 
 SAMPLE_CHUNK = 4096
 MARGINAL_DRAWS = ("argmax", "softmax")
+ARGMAX_TEMPERATURE = 0.1
+"""An argmax draw matches softmax(logits / 0.1): close to the argmax shares, and Sinkhorn still converges."""
 SIGMA_RANGE = (0.01, 1.0)
 """ctgan's TVAE clamps the decoder's sigma to this range after every step."""
 
@@ -47,6 +48,13 @@ class SigmaDecoder(Decoder):
         return self.seq(latent), self.sigma(torch.ones(len(latent), 1))
 
 
+def padded_spans(spans: list[tuple[int, int]], data_dim: int) -> torch.Tensor:
+    """(spans, widest) column indices of each one-hot span; ``data_dim`` (a padding column) fills the rest."""
+    width = max((end - start for start, end in spans), default=0)
+    return torch.tensor([list(range(start, end)) + [data_dim] * (width - end + start) for start, end in spans],
+                        dtype=torch.long).reshape(len(spans), width)
+
+
 @register("tvae")
 class FederatedTVAE(HorizontalModel):
     """A variational autoencoder over encoded rows (Xu et al. 2019), trained locally and averaged."""
@@ -55,7 +63,12 @@ class FederatedTVAE(HorizontalModel):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """SDV's TVAE defaults (batch 500 is the run's ``batch_size``)."""
+        """SDV's TVAE sizes (batch 500 is the run's ``batch_size``); samples matched to the released marginals.
+
+        ``category_marginals``: an unconditional sample's one-hot spans (categories, mixture modes)
+        follow the plan's released shares (post-processing, as argn's option of that name); FedAvg over
+        label-skewed parties gets their levels wrong (occupation's TVComplement 0.74 without it).
+        """
         return {
             "embedding_dim": 128,
             "compress_dims": [128, 128],
@@ -64,8 +77,7 @@ class FederatedTVAE(HorizontalModel):
             "loss_factor": 2.0,
             "learning_rate": 1e-3,
             "category_marginals": True,
-            "marginal_draw": "argmax",
-            "marginal_temperature": 0.1,
+            "marginal_draw": "softmax",
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -73,6 +85,7 @@ class FederatedTVAE(HorizontalModel):
         self.data_dim = plan.output_dim
         self._softmax_spans, self._tanh_columns = activation_layout(plan)
         self._tanh = torch.from_numpy(self._tanh_columns)
+        self._padded = padded_spans(self._softmax_spans, self.data_dim)
         if self.options["marginal_draw"] not in MARGINAL_DRAWS:
             raise ConfigError(f"Model 'tvae' takes marginal_draw = one of {list(MARGINAL_DRAWS)}; got "
                               f"{self.options['marginal_draw']!r}. Fix [model.options] in the config.")
@@ -100,18 +113,30 @@ class FederatedTVAE(HorizontalModel):
         if len(self._tanh):
             t, s = self._tanh, sigma[:, self._tanh]
             loss = loss + ((real[:, t] - torch.tanh(recon[:, t])) ** 2 / 2 / s**2 + torch.log(s)).sum(dim=1)
-        for start, end in self._softmax_spans:
-            loss = loss + F.cross_entropy(recon[:, start:end], real[:, start:end].argmax(dim=1), reduction="none")
+        if self._softmax_spans:
+            loss = loss + self._span_cross_entropy(recon, real)
         kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)
         return self.options["loss_factor"] * loss + kl
+
+    def _span_cross_entropy(self, recon: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Each row's summed cross-entropy over every one-hot span in one pass (spans padded to one width).
+
+        A loop of one ``cross_entropy`` per span cost as much as the networks at a party's small batch.
+        """
+        pad = torch.full((len(recon), 1), -torch.inf)
+        logits = torch.cat([recon, pad], dim=1)[:, self._padded]
+        target = torch.cat([real, torch.zeros(len(real), 1)], dim=1)[:, self._padded].argmax(dim=2, keepdim=True)
+        return -torch.log_softmax(logits, dim=2).gather(2, target).sum(dim=(1, 2))
 
     def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
         """Decode unit-Gaussian latents: tanh values plus sigma-scaled noise, one category per one-hot span.
 
         With ``category_marginals`` each one-hot span's logits are shifted so its shares follow the
         plan's released counts or mixture weights (``fedtab.models.matching``: post-processing, no new
-        ε); ``marginal_draw`` "argmax" matches at ``marginal_temperature`` and takes the argmax (as
-        ctgan's TVAE decodes), "softmax" matches at temperature 1 and draws from the softmax.
+        ε); ``marginal_draw`` "softmax" (the default) matches the softmax and draws from it, "argmax" matches
+        at ``ARGMAX_TEMPERATURE`` and takes the argmax, as ctgan's TVAE decodes. Adult, 5 Dirichlet
+        parties, seed 0: quality 0.795 unmatched, 0.903 argmax, 0.933 softmax; TSTR ROC-AUC 0.875 / 0.87 /
+        0.882 (benchmarks/RESULTS_TVAE.md).
         """
         noise = torch_generator(seed, "sample-noise")
         out = np.zeros((num_rows, self.data_dim), dtype=np.float32)
@@ -129,7 +154,7 @@ class FederatedTVAE(HorizontalModel):
         if not o["category_marginals"]:
             return None
         argmax = o["marginal_draw"] == "argmax"
-        return MarginalMatcher(released_marginals(self.plan), temperature=o["marginal_temperature"] if argmax else 1.0)
+        return MarginalMatcher(released_marginals(self.plan), temperature=ARGMAX_TEMPERATURE if argmax else 1.0)
 
     def _decode(self, raw: torch.Tensor, sigma: torch.Tensor, noise: torch.Generator) -> np.ndarray:
         out = np.zeros(tuple(raw.shape), dtype=np.float32)

@@ -30,8 +30,8 @@ def plan():
     return fit_plan([load_party("p", frame)], seed=0)
 
 
-def _skewed_logits(rows: int, classes: int) -> torch.Tensor:
-    return torch.randn(rows, classes, generator=torch.Generator().manual_seed(0)) * 2 + torch.arange(classes) * 1.5
+def _skewed_logits(rows: int, classes: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(rows, classes, generator=torch.Generator().manual_seed(seed)) * 2 + torch.arange(classes) * 1.5
 
 
 def test_the_mean_softmax_meets_the_shares_and_each_class_ranks_the_rows_as_before():
@@ -44,9 +44,10 @@ def test_the_mean_softmax_meets_the_shares_and_each_class_ranks_the_rows_as_befo
 
 
 def test_a_low_temperature_matches_the_argmax_shares_chunk_after_chunk():
+    """The shift fitted on the first chunk carries to the next (another draw of the same model)."""
     shares = torch.tensor([0.4, 0.3, 0.2, 0.1])
     match = MarginalMatcher([(1, 5, shares)], temperature=0.05)
-    for chunk in (_skewed_logits(4000, 6)[:, :5], _skewed_logits(4000, 6)[:, 1:]):
+    for chunk in (_skewed_logits(4000, 5), _skewed_logits(4000, 5, seed=1)):
         written = torch.bincount(match(chunk)[:, 1:5].argmax(dim=1), minlength=4) / len(chunk)
         assert (written - shares).abs().max() < 0.02, written
         assert torch.equal(match(chunk)[:, 0], chunk[:, 0])  # columns outside the released spans untouched
