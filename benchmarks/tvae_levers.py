@@ -1,4 +1,4 @@
-"""TVAE levers on Adult: train once per config, then score each sampling variant on the same weights.
+"""TVAE (or CTGAN) levers on Adult: train once per config, then score each sampling variant on the same weights.
 
     python benchmarks/tvae_levers.py --seed 0 --config '{"batch_size": 500}' \
         --variants '[{"category_marginals": false}, {}]' --out /tmp/tvae.jsonl
@@ -32,12 +32,13 @@ def column_tv(real, synthetic) -> dict[str, float]:  # noqa: ANN001 - data frame
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="tvae", help="tvae or ctgan (both take category_marginals)")
     parser.add_argument("--seed", type=int, default=0, help="split seed")
     parser.add_argument("--split", default="dirichlet")
     parser.add_argument("--epochs", type=float, default=30)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--config", default="{}", help="FedtabConfig fields as JSON")
-    parser.add_argument("--variants", default="[{}]", help="JSON list of TVAE sampling option overrides")
+    parser.add_argument("--variants", default="[{}]", help="JSON list of sampling option overrides")
     parser.add_argument("--out", required=True)
     parser.add_argument("--save", default=None, help="write the fitted model here")
     parser.add_argument("--load", default=None, help="score a saved model instead of training")
@@ -49,7 +50,7 @@ def main() -> None:
     train, test = table.load()
     parties = table_split(train, table, args.split, args.seed)
     extra = json.loads(args.config)
-    config = FedtabConfig(**{"model": "tvae", "rounds": args.rounds, "local_epochs": args.epochs / args.rounds,
+    config = FedtabConfig(**{"model": args.model, "rounds": args.rounds, "local_epochs": args.epochs / args.rounds,
                              "seed": 0, **extra})
     started = time.perf_counter()
     if args.load:
@@ -66,7 +67,7 @@ def main() -> None:
         synthesizer.state_ = dataclasses.replace(state, config=dataclasses.replace(config, model_options=options))
         synthetic = synthesizer.sample(len(train))
         scores = _scores(train, synthetic, test, table)
-        row = {"split": args.split, "seed": args.seed, "config": extra, "load": args.load, "sampling": variant, "fit_s": round(fit_s, 1),
+        row = {"model": config.model, "split": args.split, "seed": args.seed, "config": extra, "load": args.load, "sampling": variant, "fit_s": round(fit_s, 1),
                "encoders_s": round(state.timings["encoders_s"], 1), "training_s": round(state.timings["training_s"], 1),
                **{k: round(v, 4) for k, v in scores.items() if isinstance(v, float)},
                "tv": column_tv(train, as_text_codes(synthetic, table))}

@@ -63,7 +63,13 @@ class FederatedTVAE(HorizontalModel):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """SDV's TVAE sizes (batch 500 is the run's ``batch_size``); samples matched to the released marginals.
+        """SDV's TVAE sizes; twice the batch at twice the rate; samples matched to the released marginals.
+
+        ``batch_scale``: without DP each party trains at this multiple of its share of the run's
+        ``batch_size`` (``learning_rate`` 2e-3 for it; ``dp_learning_rate`` keeps SDV's 1e-3 under DP,
+        whose batch the privacy plan sets). Adult, 5 Dirichlet parties, seed 0, 30 rounds: scale 1 at
+        1e-3 quality 0.933, TSTR 0.879 in 141 s; scale 2 at 2e-3 0.954 / 0.878 in 68 s; scale 5 at 3e-3
+        0.916 / 0.862 in 58 s; SDV's TVAE 0.838 / 0.860 in 110 s (benchmarks/RESULTS_TVAE.md).
 
         ``category_marginals``: an unconditional sample's one-hot spans (categories, mixture modes)
         follow the plan's released shares (post-processing, as argn's option of that name); FedAvg over
@@ -75,7 +81,9 @@ class FederatedTVAE(HorizontalModel):
             "decompress_dims": [128, 128],
             "l2scale": 1e-5,
             "loss_factor": 2.0,
-            "learning_rate": 1e-3,
+            "learning_rate": 2e-3,
+            "dp_learning_rate": 1e-3,
+            "batch_scale": 2,
             "category_marginals": True,
             "marginal_draw": "softmax",
         }
@@ -97,7 +105,14 @@ class FederatedTVAE(HorizontalModel):
 
     def make_optimizers(self, modules: Modules) -> Optimizers:
         params = [*modules["encoder"].parameters(), *modules["decoder"].parameters()]
-        return {"vae": torch.optim.Adam(params, lr=self.options["learning_rate"], weight_decay=self.options["l2scale"])}
+        rate = self.options["dp_learning_rate" if self.private else "learning_rate"]
+        return {"vae": torch.optim.Adam(params, lr=rate, weight_decay=self.options["l2scale"])}
+
+    def non_private_update(self, modules: Modules, optimizers: Optimizers, data: np.ndarray, *, epochs: float,
+                           batch_size: int, rng: np.random.Generator) -> dict[str, float]:
+        """The base's minibatches at ``batch_scale`` times the party's batch: half the steps, each as cheap."""
+        return super().non_private_update(modules, optimizers, data, epochs=epochs,
+                                          batch_size=batch_size * self.options["batch_scale"], rng=rng)
 
     def private_loss(self, modules: Modules, real: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Each row's negative ELBO: ``loss_factor`` × reconstruction + KL to the unit Gaussian.
