@@ -178,9 +178,8 @@ class FederatedTVAE(HorizontalModel):
             jitter = torch.randn(len(raw), len(t), generator=noise) * sigma[:, t]
             out[:, self._tanh_columns] = (torch.tanh(raw[:, t]) + jitter).clamp(-1, 1).numpy()
         rows = np.arange(len(raw))
-        softmax = self.options["category_marginals"] and self.options["marginal_draw"] == "softmax"
+        if self.options["category_marginals"] and self.options["marginal_draw"] == "softmax":
+            raw = raw - torch.log(-torch.log(torch.rand(raw.shape, generator=noise).clamp_min(1e-12)))  # Gumbel-max
         for start, end in self._softmax_spans:
-            logits = raw[:, start:end]
-            chosen = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=noise)[:, 0] if softmax else logits.argmax(dim=1)
-            out[rows, start + chosen.numpy()] = 1.0
+            out[rows, start + raw[:, start:end].argmax(dim=1).numpy()] = 1.0
         return out
