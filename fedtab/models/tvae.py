@@ -63,7 +63,11 @@ class FederatedTVAE(HorizontalModel):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """SDV's TVAE sizes; twice the batch at twice the rate; samples matched to the released marginals.
+        """SDV's TVAE sizes; twice SDV's reconstruction weight, batch and rate; samples matched to the released marginals.
+
+        ``loss_factor`` 4 (SDV's 2): a sharper decoder keeps more of the target's relation to the other
+        columns across label-skewed parties (Adult, split seeds 0-2: TSTR ROC-AUC 0.878 / 0.851 / 0.843 at
+        2, 0.885 / 0.866 / 0.859 at 4; quality 0.954 / 0.914 / 0.944 and 0.933 / 0.946 / 0.905).
 
         ``batch_scale``: without DP each party trains at this multiple of its share of the run's
         ``batch_size`` (``learning_rate`` 2e-3 for it; ``dp_learning_rate`` keeps SDV's 1e-3 under DP,
@@ -80,7 +84,7 @@ class FederatedTVAE(HorizontalModel):
             "compress_dims": [128, 128],
             "decompress_dims": [128, 128],
             "l2scale": 1e-5,
-            "loss_factor": 2.0,
+            "loss_factor": 4.0,
             "learning_rate": 2e-3,
             "dp_learning_rate": 1e-3,
             "batch_scale": 2,
