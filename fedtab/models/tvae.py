@@ -160,12 +160,13 @@ class FederatedTVAE(HorizontalModel):
         noise = torch_generator(seed, "sample-noise")
         out = np.zeros((num_rows, self.data_dim), dtype=np.float32)
         match = self._matcher()
+        softmax = match is not None and self.options["marginal_draw"] == "softmax"
         with isolated_torch_seed(seed, "sample"), torch.no_grad():
             decoder = self.load_modules(weights)["decoder"].eval()
             for start in range(0, num_rows, SAMPLE_CHUNK):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 raw, sigma = decoder(torch.randn(rows, self.options["embedding_dim"], generator=noise))
-                out[start:start + rows] = self._decode(raw if match is None else match(raw), sigma, noise)
+                out[start:start + rows] = self._decode(raw if match is None else match(raw), sigma, noise, softmax=softmax)
         return out
 
     def _matcher(self) -> MarginalMatcher | None:
@@ -175,14 +176,16 @@ class FederatedTVAE(HorizontalModel):
         argmax = o["marginal_draw"] == "argmax"
         return MarginalMatcher(released_marginals(self.plan), temperature=ARGMAX_TEMPERATURE if argmax else 1.0)
 
-    def _decode(self, raw: torch.Tensor, sigma: torch.Tensor, noise: torch.Generator) -> np.ndarray:
+    def _decode(self, raw: torch.Tensor, sigma: torch.Tensor, noise: torch.Generator, *,
+                softmax: bool = False) -> np.ndarray:
+        """Encoded rows from decoder outputs: one category per span by argmax, or drawn from the softmax."""
         out = np.zeros(tuple(raw.shape), dtype=np.float32)
         if len(self._tanh):
             t = self._tanh
             jitter = torch.randn(len(raw), len(t), generator=noise) * sigma[:, t]
             out[:, self._tanh_columns] = (torch.tanh(raw[:, t]) + jitter).clamp(-1, 1).numpy()
         rows = np.arange(len(raw))
-        if self.options["category_marginals"] and self.options["marginal_draw"] == "softmax":
+        if softmax:
             raw = raw - torch.log(-torch.log(torch.rand(raw.shape, generator=noise).clamp_min(1e-12)))  # Gumbel-max
         for start, end in self._softmax_spans:
             out[rows, start + raw[:, start:end].argmax(dim=1).numpy()] = 1.0
