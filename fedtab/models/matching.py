@@ -68,8 +68,9 @@ class MarginalMatcher:
         stages = [1.0]
         while stages[-1] > self.temperature:
             stages.append(max(self.temperature, stages[-1] / 2))
-        shift = torch.zeros(raw.shape[1])
+        shift = torch.zeros(raw.shape[1], device=raw.device)
         for start, end, shares in self.marginals:
+            shares = shares.to(raw.device)
             span = torch.zeros_like(shares)
             for t in stages:
                 span = logit_shift(raw[:, start:end] / t, shares, span / t, self.iterations) * t
