@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.draws import draw_categories, sampling_dtype
+from fedtab.models.matching import logit_shift
 from fedtab.models.registry import register
 from fedtab.rng import isolated_torch_seed, torch_generator
 from fedtab.transformers.plan import NUMERIC_KINDS
@@ -92,15 +93,6 @@ class ARGNetwork(nn.Module):
     def forward(self, one_hots: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
         embedded = self.embed(one_hots)
         return [self.logits(embedded, mask, t) for t in range(len(self.cardinalities))]
-
-
-def matched_logits(logits: torch.Tensor, shares: torch.Tensor, iterations: int = 30) -> torch.Tensor:
-    """``logits`` plus one shift per class so that the rows' mean softmax is ``shares`` (each row's ranking kept)."""
-    shift = torch.zeros_like(shares)
-    for _ in range(iterations):
-        mean = torch.softmax(logits + shift, dim=1).mean(dim=0)
-        shift = shift + torch.log(shares / mean.clamp_min(1e-12))
-    return logits + shift
 
 
 class _SamplingSteps:
@@ -273,10 +265,11 @@ class FederatedARGN(HorizontalModel):
             sequence = [int(i) for i in np.argsort(self.token_ranks(order))]
             steps = _SamplingSteps(network, sequence, sampling_dtype(self.options["sample_precision"], "argn"))
             shares = self._marginal_shares(fixed)
+            shifts: dict[int, torch.Tensor] = {}
             for start in range(0, num_rows, SAMPLE_CHUNK):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 given = {c: np.broadcast_to(b, (num_rows, b.shape[1]))[start:start + rows] for c, b in fixed.items()}
-                self._sample_chunk(steps, out[start:start + rows], given, noise, shares)
+                self._sample_chunk(steps, out[start:start + rows], given, noise, shares, shifts)
         return out
 
     def _marginal_shares(self, fixed: Mapping[str, np.ndarray]) -> dict[int, torch.Tensor]:
@@ -295,8 +288,12 @@ class FederatedARGN(HorizontalModel):
         return shares
 
     def _sample_chunk(self, steps: _SamplingSteps, block: np.ndarray, given: Mapping[str, np.ndarray],
-                      noise: torch.Generator, shares: Mapping[int, torch.Tensor]) -> None:
-        """Draw the chunk's tokens in sequence into ``block`` (zero on entry), the given columns copied in."""
+                      noise: torch.Generator, shares: Mapping[int, torch.Tensor], shifts: dict[int, torch.Tensor]) -> None:
+        """Draw the chunk's tokens in sequence into ``block`` (zero on entry), the given columns copied in.
+
+        A matched token's logit shift is fitted on the first chunk and kept in ``shifts`` for the
+        rest: chunks are draws of one law, so refitting would only cost time (30 softmax passes).
+        """
         for column, values in given.items():
             start = min(t.start for t in self.tokens if t.column == column)
             block[:, start:start + values.shape[1]] = values
@@ -309,7 +306,9 @@ class FederatedARGN(HorizontalModel):
             else:
                 logits = steps.logits(context, position)
                 if i in shares:
-                    logits = matched_logits(logits, shares[i])
+                    if i not in shifts:
+                        shifts[i] = logit_shift(logits, shares[i])
+                    logits = logits + shifts[i]
                 choice = draw_categories(logits, noise)
                 self._write(block, t, choice.cpu().numpy(), noise)
             steps.embed(context, position, choice)

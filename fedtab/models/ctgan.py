@@ -18,6 +18,7 @@ from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.conditional import ConditionalSampler, normalise
 from fedtab.models.draws import sampling_dtype
+from fedtab.models.matching import MarginalMatcher
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
 from fedtab.rng import isolated_torch_seed, numpy_rng, torch_generator
@@ -47,6 +48,7 @@ class FederatedCTGAN(HorizontalModel):
             "marginal_weight": 1.0,
             "target": None,
             "sample_precision": "auto",
+            "category_marginals": True,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -188,6 +190,7 @@ class FederatedCTGAN(HorizontalModel):
         noise = torch_generator(seed, "sample-noise")
         dtype = sampling_dtype(self.options["sample_precision"], "ctgan")
         out = np.empty((num_rows, self.data_dim), dtype=np.float32)
+        match = MarginalMatcher(self._marginals) if self.options["category_marginals"] else None
         with isolated_torch_seed(seed, "sample"), torch.inference_mode():
             generator = self._load(weights)[0].to(dtype)
             for start in range(0, num_rows, chunk):
@@ -197,6 +200,7 @@ class FederatedCTGAN(HorizontalModel):
                     cond = torch.zeros(chunk, 0)
                 latent = torch.randn(chunk, self.options["embedding_dim"], generator=noise)
                 raw = generator(torch.cat([latent, cond], dim=1).to(dtype)).float().numpy()
+                raw = match(torch.from_numpy(raw)).numpy() if match else raw
                 rows = min(chunk, num_rows - start)
                 out[start : start + rows] = self._hard_activate(raw[:rows], rng)
                 self.conditions.write_target(out[start : start + rows], cond[:rows].numpy())

@@ -77,7 +77,7 @@ class PartyDecoder:
 def autoencoder_options(latent_dim: int, hidden: int) -> dict[str, Any]:
     """The TVAE plugin's options for a party autoencoder: a latent of ``latent_dim``, two hidden layers."""
     return {"embedding_dim": latent_dim, "compress_dims": [hidden, hidden], "decompress_dims": [hidden, hidden],
-            "loss_factor": RECONSTRUCTION_WEIGHT}
+            "loss_factor": RECONSTRUCTION_WEIGHT, "learning_rate": 1e-3, "batch_scale": 1}
 
 
 def fit_party_plan(table: PartyTable, *, seed: int, options: dict[str, Any],

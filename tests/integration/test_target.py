@@ -88,7 +88,7 @@ def test_by_default_every_party_takes_a_central_epochs_steps_whatever_its_rows(s
         if kind == keys.TRAIN:
             steps[party] = payload.metrics["steps"]
 
-    config = small_config.replace(rounds=1, batch_size=100, model="tvae", model_options={})
+    config = small_config.replace(rounds=1, batch_size=100, model="tvae", model_options={"batch_scale": 1})
     FederatedSynthesizer(config, engine="local").fit({"small": toy(150, 0), "large": toy(900, 1)}, tap=tap)
     assert steps == {"small": 11.0, "large": 10.0}  # batches 14 and 86
     steps.clear()

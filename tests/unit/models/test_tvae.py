@@ -86,3 +86,16 @@ def test_a_private_update_charges_every_step_and_moves_both_networks(plan_and_da
     assert PartyAccountant.from_state_dict(update.accountant_state).steps("training") == 10
     for prefix in ("encoder.", "decoder.sigma."):
         assert any(not np.array_equal(update.weights[k], weights[k]) for k in weights if k.startswith(prefix)), prefix
+
+
+def test_batch_scale_trains_each_party_at_a_multiple_of_its_batch_and_dp_keeps_its_own_rate(plan_and_data):
+    plan, data = plan_and_data
+    steps = {}
+    for scale in (1, 2):
+        model = create_model("tvae", plan, {**SMALL, "batch_scale": scale}, seed=0)
+        update = model.local_update(model.init_weights(), data, epochs=1.0, batch_size=50, round_index=0, party="p")
+        steps[scale] = update.metrics["steps"]
+    assert steps == {1: 8.0, 2: 4.0}  # 400 rows at batch 50, then at batch 100
+    rates = {private: create_model("tvae", plan, SMALL, private=private).make_optimizers(
+        create_model("tvae", plan, SMALL).build_modules())["vae"].param_groups[0]["lr"] for private in (False, True)}
+    assert rates == {False: 2e-3, True: 1e-3}
