@@ -11,7 +11,8 @@ COLUMNS = (("quality", "quality", 3), ("shapes", "shapes", 3), ("pairs", "pairs"
            ("worst TV column", "worst_tv_column", None), ("TSTR AUC GB", "tstr_auc_gb", 3), ("TSTR F1 GB", "tstr_f1_gb", 3),
            ("TSTR AUC LR", "tstr_auc_lr", 3), ("TSTR F1 LR", "tstr_f1_lr", 3), ("TRTR AUC GB / LR", None, 3),
            ("zeros cap. gain", "capital_gain_zeros", 3), ("fit s", "fit_s", 0), ("encoders s", "encoders_s", 1),
-           ("training s", "training_s", 0), ("sample rows/s", "sample_rows_per_s", 0), ("peak RSS MB", "peak_rss_mb", 0))
+           ("training s", "training_s", 0), ("sample rows/s", "sample_rows_per_s", 0), ("peak RSS MB", "peak_rss_mb", 0),
+           ("wall s (with scoring)", "wall_s", 0), ("CPU s", "cpu_s", 0))
 SDV_FAMILY = {"ctgan": "SDV CTGAN", "tvae": "SDV TVAE"}
 QUALITY_TARGET, TSTR_TARGET, TV_TARGET, ZEROS_POINTS = 0.90, 0.87, 0.90, 3.0
 
@@ -65,7 +66,7 @@ def _compare(a: float, b: float, at_least: bool = True) -> bool | None:
 def summary(results: list[dict], table: str, real_zeros: float | None = None) -> str:
     """Per model: the mean over its Dirichlet rows (SDV: its central row), then issue 9's targets."""
     rows = [r for r in results if r["table"] == table and "quality" in r]
-    models = sorted({r["model"] for r in rows}, key=lambda m: (m.startswith("SDV"), m))
+    models = sorted({r["model"] for r in results if r["table"] == table}, key=lambda m: (m.startswith("SDV"), m))
     means: dict[str, dict] = {}
     for model in models:
         own = [r for r in rows if r["model"] == model and r["split"] in ("dirichlet", "central")]
@@ -80,8 +81,8 @@ def summary(results: list[dict], table: str, real_zeros: float | None = None) ->
 
 
 def _targets(rows: list[dict], means: dict[str, dict], table: str, real_zeros: float | None) -> list[str]:
-    fedtab = [m for m in means if m.startswith("fedtab") and means[m]["n"]]
-    if not fedtab:
+    fedtab = [m for m in means if m.startswith("fedtab")]
+    if not any(means[m]["n"] for m in fedtab):
         return ["Targets: no fedtab row yet."]
     best = max(fedtab, key=lambda m: (np.nan_to_num(means[m]["quality"], nan=-1), np.nan_to_num(means[m]["tstr_auc_gb"], nan=-1)))
     b = means[best]

@@ -233,7 +233,9 @@ def child(args: argparse.Namespace) -> None:
     else:
         result = run_fedtab(table, model, rest[0], int(rest[1]), args)
     result["table"] = table.name
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime  # with scoring; under load, closer to an idle run's wall time
     print("RESULT " + json.dumps(result))
 
 
@@ -313,6 +315,7 @@ def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
                "--config", args.config, *(["--no-target"] if args.no_target else []),
                *(["--keep", args.keep] if args.keep else [])]
     described = describe(name, one)
+    clock = time.perf_counter()
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout,
                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -322,7 +325,7 @@ def run_child(args: argparse.Namespace, name: str, one: str) -> dict:
     if line is None:
         print(out.stdout[-3000:], out.stderr[-3000:], file=sys.stderr, flush=True)
         return {**described, "note": f"failed: {_last_line(out.stderr)}"}
-    result = {**json.loads(line[len("RESULT "):]), **described}
+    result = {**json.loads(line[len("RESULT "):]), **described, "wall_s": time.perf_counter() - clock}
     print(json.dumps(result), flush=True)
     return result
 
