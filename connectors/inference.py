@@ -33,6 +33,7 @@ from fedtab.connectors.values import (
     to_boolean,
     to_datetime,
     to_number,
+    value_decimals,
 )
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind, ColumnSchema, TableSchema
@@ -204,7 +205,8 @@ def _numerical(series: pd.Series, name: str, present: int, id_threshold: int, de
         note = _id_note(distinct, present) + "; if it is a measurement, override it as numerical"
         return _identifier(series, name, note, integer=True)
     dtype = export_dtype(ColumnKind.NUMERICAL, is_integer=integer, has_missing=missing)
-    return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing)
+    decimals = None if integer or decimals_written else value_decimals(series)
+    return ColumnSchema(name, ColumnKind.NUMERICAL, dtype, is_integer=integer, has_missing=missing, decimals=decimals)
 
 
 def _coded(series: pd.Series) -> bool:

@@ -51,6 +51,25 @@ def is_integral(series: pd.Series) -> bool:
     return bool(finite.all() and (np.abs(values) <= _MAX_EXACT_FLOAT).all() and (values == np.floor(values)).all())
 
 
+MAX_DECIMALS = 6
+"""Above this many places a float column is treated as continuous (no rounding on the way out)."""
+
+
+def value_decimals(series: pd.Series) -> int | None:
+    """The fewest decimal places that write every value exactly ('0.05' and '0.1': 2); None beyond ``MAX_DECIMALS``.
+
+    A CSV tells its decimals by its text (``files.spellings``); a DataFrame only by its values, and
+    without them a synthetic 0.0003 is written where the party's column holds 0.00 in four rows of five.
+    """
+    values = series.dropna().to_numpy(dtype="float64", na_value=np.nan)
+    values = values[np.isfinite(values)]
+    tolerance = 1e-9 * np.maximum(1.0, np.abs(values))
+    for places in range(MAX_DECIMALS + 1):
+        if (np.abs(values - np.round(values, places)) <= tolerance).all():
+            return places
+    return None
+
+
 def integer_codes(series: pd.Series) -> bool:
     """Whether a categorical column holds integers (as numbers, or as text spelled exactly like them: '7', not '007')."""
     if is_bool_dtype(series.dtype) or series.notna().sum() == 0:

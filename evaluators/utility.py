@@ -202,7 +202,10 @@ def _model(name: str, task: Task, features: ColumnLayout, x: pd.DataFrame, y: np
     boosting = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
     few = [x[c].nunique() <= 250 for c in features.categorical]
     mask = [False] * len(features.numerical) + few
-    return make_pipeline(_ordinal(features), boosting(categorical_features=mask if any(mask) else None, random_state=seed))
+    # Early stopping (on above 10,000 rows) holds out a stratified tenth, which fails on a class of one row.
+    stop = "auto" if not classify or np.unique(y, return_counts=True)[1].min() >= 2 else False
+    return make_pipeline(_ordinal(features), boosting(categorical_features=mask if any(mask) else None,
+                                                      early_stopping=stop, random_state=seed))
 
 
 def _one_hot(features: ColumnLayout) -> ColumnTransformer:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedtab.connectors import infer_schema
+from fedtab.connectors import infer_schema, load_party
 from fedtab.errors import ConfigError, SchemaError
 from fedtab.schema import ColumnKind
 
@@ -238,3 +238,19 @@ def test_counts_wider_than_codes_stay_numerical() -> None:
 def test_a_kind_for_a_missing_column_names_it() -> None:
     with pytest.raises(ConfigError, match="'SEXX'"):
         infer_schema(pd.DataFrame({"SEX": [1, 2]}), overrides={"SEXX": "categorical"}, party="bank_a")
+
+
+def test_a_dataframe_s_float_column_keeps_its_decimal_places_so_synthetic_values_are_written_on_its_grid():
+    """A DataFrame has no text to read decimals from: its values tell them ('0.05': 2 places), so a synthetic
+    0.0003 is written 0.0, as KDD's rate columns (real: 70-94 % zeros) need; a continuous column gets none."""
+    from fedtab.sampler import spell
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"rate": np.where(rng.random(200) < 0.8, 0.0, rng.integers(1, 100, 200) / 100),
+                          "reading": rng.normal(size=200)})
+    schema = load_party("p", frame).schema
+    assert schema["rate"].decimals == 2 and schema["reading"].decimals is None
+    synthetic = pd.DataFrame({"rate": [0.0003, 0.4449, 0.999], "reading": [0.123456789, 1.0, 2.0]})
+    written = spell(synthetic, schema)
+    assert written["rate"].tolist() == [0.0, 0.44, 1.0]
+    assert written["reading"].tolist() == synthetic["reading"].tolist()  # control: no grid, no rounding

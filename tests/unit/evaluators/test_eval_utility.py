@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, roc_auc_score
 
 from eval_population import population
@@ -72,3 +73,16 @@ def test_a_synthetic_table_with_one_class_still_gets_scored():
     assert report.verdict("utility").level == "poor"
     assert all(m.tstr["f1_positive"] in (0.0, None) for m in report.utility.models)
     assert np.isfinite(report.utility.relative_utility)
+
+
+def test_a_class_of_one_row_in_a_large_table_still_fits_gradient_boosting():
+    """Above 10,000 rows boosting stops early on a stratified tenth; a one-row class (KDD's rarest attacks)
+    made that split fail, so the whole utility evaluation crashed."""
+    frame = population(12_000, 4)
+    frame["label"] = frame["label"].astype(object)
+    frame.loc[0, "label"] = "rare"
+    layout, task, models = fitted(frame, "label")
+    assert "rare" in task.classes and set(models) >= {"gradient boosting"}
+    numbers = frame.drop(columns="label").select_dtypes("number").fillna(0)
+    with pytest.raises(ValueError, match="least populated class"):  # control: boosting as it was configured before
+        HistGradientBoostingClassifier(random_state=0).fit(numbers, frame["label"])
