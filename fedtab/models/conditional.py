@@ -1,9 +1,13 @@
 """Conditional vectors and training-by-sampling over the *global* vocabulary.
 
 Every party uses the same condition layout (from the plan), so the generator and discriminator
-inputs agree across parties even when a party lacks some categories. Training conditions are
-drawn by log-frequency of the global counts, restricted to the categories this party holds (a
-real row must match its condition); generation conditions follow the global frequencies.
+inputs agree across parties even when a party lacks some categories. Central CTGAN draws a
+category by the log-frequency of its count, then one of its rows: each row of category c is drawn
+at the rate log(1 + N_c) / N_c. A party draws its own rows at that same global rate (its share of
+c's rows scales c's log-frequency), so the parties' row-weighted average trains as the central fit
+would; a party holding 5 of 5,000 defaulters no longer shows those 5 rows in half its batches
+(credit, Dirichlet split: the averaged model wrote ``default`` on those rows' kind). Generation
+conditions follow the global frequencies.
 
 With a declared target, training conditions on the target column in ``TARGET_SHARE`` of the rows
 (the others on the remaining columns uniformly), and generation always conditions on the target
@@ -62,8 +66,13 @@ class ConditionalSampler:
             self._orders.append(np.argsort(categories, kind="stable"))
             self._starts.append(np.concatenate([[0], np.cumsum(counts)[:-1]]))
             self._local_counts.append(counts)
-            weights = np.where(counts > 0, np.maximum(self._log_counts[j], 1e-3), 0.0)
-            self.train_probs.append(normalise(weights))
+            self.train_probs.append(normalise(self._row_rate_weights(j, counts)))
+
+    def _row_rate_weights(self, j: int, counts: np.ndarray) -> np.ndarray:
+        """Each held category's log-frequency times this party's share of its global rows (at most 1)."""
+        log_counts = np.maximum(self._log_counts[j], 1e-3)
+        global_counts = np.maximum(np.expm1(self._log_counts[j]), counts)
+        return np.where(counts > 0, log_counts * counts / np.maximum(global_counts, 1.0), 0.0)
 
     def sample_train(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Condition vectors, their column masks, and indices of real rows that satisfy them."""
