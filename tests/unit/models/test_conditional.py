@@ -101,3 +101,15 @@ def test_a_party_draws_its_rows_at_the_central_rate_not_by_its_categories(plan_a
     cond, mask, rows = party.sample_train(4000, np.random.default_rng(7))
     drawn_blue = decoded_category(plan, few_blue[rows], 0) == blue
     assert drawn_blue.mean() < 0.02  # before: each of the 2 rows in ~10 % of the batch
+
+
+def test_target_share_sets_the_share_of_training_conditions_on_the_target_and_is_checked(plan_and_data):
+    from fedtab.errors import ConfigError
+
+    plan, data, _ = plan_and_data
+    for share in (0.0, 0.8, 1.0):
+        sampler = ConditionalSampler(plan, data, target="size", target_share=share)
+        _, mask, _ = sampler.sample_train(4000, np.random.default_rng(8))
+        assert abs(mask[:, sampler.target_index].mean() - share) < 0.03
+    with pytest.raises(ConfigError, match="option 'target_share' must be a share in \\[0, 1\\]; got 1.5"):
+        ConditionalSampler(plan, data, target="size", target_share=1.5)
