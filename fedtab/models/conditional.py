@@ -1,12 +1,16 @@
 """Conditional vectors and training-by-sampling over the *global* vocabulary.
 
 Every party uses the same condition layout (from the plan), so the generator and discriminator
-inputs agree across parties even when a party lacks some categories. Training conditions are
-drawn by log-frequency of the global counts, restricted to the categories this party holds (a
-real row must match its condition); generation conditions follow the global frequencies.
+inputs agree across parties even when a party lacks some categories. Central CTGAN draws a
+category by the log-frequency of its count, then one of its rows: each row of category c is drawn
+at the rate log(1 + N_c) / N_c. A party draws its own rows at that same global rate (its share of
+c's rows scales c's log-frequency), so the parties' row-weighted average trains as the central fit
+would; a party holding 5 of 5,000 defaulters no longer shows those 5 rows in half its batches
+(credit, Dirichlet split: the averaged model wrote ``default`` on those rows' kind). Generation
+conditions follow the global frequencies.
 
-With a declared target, training conditions on the target column in ``TARGET_SHARE`` of the rows
-(the others on the remaining columns uniformly), and generation always conditions on the target
+With a declared target, training conditions on the target column in ``target_share`` of the rows
+(the others on the remaining columns uniformly; CTGAN's option, ``TARGET_SHARE`` by default), and generation always conditions on the target
 drawn by its global frequencies: the synthetic table is then P(target) · G(features | target), so
 the feature–target relation is what the generator learnt under that condition.
 """
@@ -25,9 +29,14 @@ TARGET_SHARE = 0.5
 class ConditionalSampler:
     """Draws condition vectors and the real rows that match them, vectorised over a batch."""
 
-    def __init__(self, plan: TransformPlan, data: np.ndarray | None = None, *, target: str | None = None) -> None:
+    def __init__(self, plan: TransformPlan, data: np.ndarray | None = None, *, target: str | None = None,
+                 target_share: float = TARGET_SHARE) -> None:
         spans = list(plan.discrete_spans)
         self.target_index = target_span_index(plan, target)
+        if not 0 <= target_share <= 1:
+            raise ConfigError(f"Model 'ctgan' option 'target_share' must be a share in [0, 1]; got {target_share!r}. "
+                              "Fix [model.options] in the config.")
+        self.target_share = float(target_share)
         self.data_starts = np.array([s.start for s in spans], dtype=np.int64)
         self.dims = np.array([s.dim for s in spans], dtype=np.int64)
         self.cond_offsets = np.concatenate([[0], np.cumsum(self.dims)[:-1]]).astype(np.int64) if spans else np.zeros(0, np.int64)
@@ -46,12 +55,12 @@ class ConditionalSampler:
         return len(self.dims)
 
     def _columns(self, batch: int, rng: np.random.Generator) -> np.ndarray:
-        """The condition column of each row: uniform, or the target in ``TARGET_SHARE`` of rows."""
+        """The condition column of each row: uniform, or the target in ``target_share`` of rows."""
         if self.target_index is None or self.num_columns == 1:
             return rng.integers(self.num_columns, size=batch) if self.target_index is None else np.zeros(batch, np.int64)
         others = np.delete(np.arange(self.num_columns), self.target_index)
         columns = others[rng.integers(others.size, size=batch)]
-        columns[rng.random(batch) < TARGET_SHARE] = self.target_index
+        columns[rng.random(batch) < self.target_share] = self.target_index
         return columns
 
     def _index_rows(self, data: np.ndarray) -> None:
@@ -62,8 +71,13 @@ class ConditionalSampler:
             self._orders.append(np.argsort(categories, kind="stable"))
             self._starts.append(np.concatenate([[0], np.cumsum(counts)[:-1]]))
             self._local_counts.append(counts)
-            weights = np.where(counts > 0, np.maximum(self._log_counts[j], 1e-3), 0.0)
-            self.train_probs.append(normalise(weights))
+            self.train_probs.append(normalise(self._row_rate_weights(j, counts)))
+
+    def _row_rate_weights(self, j: int, counts: np.ndarray) -> np.ndarray:
+        """Each held category's log-frequency times this party's share of its global rows (at most 1)."""
+        log_counts = np.maximum(self._log_counts[j], 1e-3)
+        global_counts = np.maximum(np.expm1(self._log_counts[j]), counts)
+        return np.where(counts > 0, log_counts * counts / np.maximum(global_counts, 1.0), 0.0)
 
     def sample_train(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Condition vectors, their column masks, and indices of real rows that satisfy them."""

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
-from fedtab.models.conditional import ConditionalSampler, normalise
+from fedtab.models.conditional import TARGET_SHARE, ConditionalSampler, normalise
 from fedtab.models.draws import sampling_dtype
 from fedtab.models.matching import MarginalMatcher
 from fedtab.models.registry import register
@@ -47,6 +47,7 @@ class FederatedCTGAN(HorizontalModel):
             "pac": 10,
             "marginal_weight": 1.0,
             "target": None,
+            "target_share": TARGET_SHARE,
             "sample_precision": "auto",
             "category_marginals": True,
         }
@@ -54,7 +55,7 @@ class FederatedCTGAN(HorizontalModel):
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
         super().__init__(plan, options, seed=seed, private=private)
         self.data_dim = plan.output_dim
-        self.conditions = ConditionalSampler(plan, target=self.options["target"])
+        self.conditions = ConditionalSampler(plan, target=self.options["target"], target_share=self.options["target_share"])
         self._softmax_spans, self._tanh_columns = activation_layout(plan)
         self._softmax_layout = _softmax_layout(self._softmax_spans)
         self._marginals = released_marginals(plan)
@@ -88,7 +89,7 @@ class FederatedCTGAN(HorizontalModel):
         o = self.options
         batch = _party_batch_size(batch_size, len(data), o["pac"])
         steps = max(1, int(round(epochs * len(data) / batch)))
-        sampler = ConditionalSampler(self.plan, data, target=self.options["target"])
+        sampler = ConditionalSampler(self.plan, data, target=o["target"], target_share=o["target_share"])
         real_all = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
         generator, discriminator = modules["generator"], modules["discriminator"]
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]

@@ -79,3 +79,37 @@ def test_a_target_that_is_not_a_categorical_column_is_refused(plan_and_data):
         ConditionalSampler(plan, data, target="income")
     with pytest.raises(ConfigError, match="'weight' is a numerical column; a declared target must be categorical"):
         ConditionalSampler(plan, target="weight")
+
+
+def test_a_party_draws_its_rows_at_the_central_rate_not_by_its_categories(plan_and_data):
+    """A party holding a few rows of a category shows them about as often as a central fit would.
+
+    Control: the whole table (one party) draws a category by the log-frequency of its count, as
+    CTGAN does, so the rare 'blue' shows up in far more than its 5 % of rows.
+    """
+    plan, data, _ = plan_and_data
+    blue = int(np.argmin(plan.discrete_spans[0].counts))
+    colours = decoded_category(plan, data, 0)
+    central = ConditionalSampler(plan, data)
+    log_counts = np.log1p(np.asarray(plan.discrete_spans[0].counts, dtype=float))
+    np.testing.assert_allclose(central.train_probs[0], log_counts / log_counts.sum())
+    assert central.train_probs[0][blue] > 0.2
+    few_blue = np.concatenate([data[colours != blue], data[colours == blue][:2]])
+    party = ConditionalSampler(plan, few_blue)
+    share_of_blue_rows = 2 / plan.discrete_spans[0].counts[blue]
+    assert party.train_probs[0][blue] < 2 * share_of_blue_rows * central.train_probs[0][blue]
+    cond, mask, rows = party.sample_train(4000, np.random.default_rng(7))
+    drawn_blue = decoded_category(plan, few_blue[rows], 0) == blue
+    assert drawn_blue.mean() < 0.02  # before: each of the 2 rows in ~10 % of the batch
+
+
+def test_target_share_sets_the_share_of_training_conditions_on_the_target_and_is_checked(plan_and_data):
+    from fedtab.errors import ConfigError
+
+    plan, data, _ = plan_and_data
+    for share in (0.0, 0.8, 1.0):
+        sampler = ConditionalSampler(plan, data, target="size", target_share=share)
+        _, mask, _ = sampler.sample_train(4000, np.random.default_rng(8))
+        assert abs(mask[:, sampler.target_index].mean() - share) < 0.03
+    with pytest.raises(ConfigError, match="option 'target_share' must be a share in \\[0, 1\\]; got 1.5"):
+        ConditionalSampler(plan, data, target="size", target_share=1.5)
