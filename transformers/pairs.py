@@ -147,11 +147,10 @@ def consistent_table(counts: np.ndarray, target_counts: Sequence[float], column_
     cols = None if column_counts is None else np.clip(np.asarray(column_counts, dtype=np.float64), 1e-3, None)
     if cols is not None:
         cols = cols * rows.sum() / cols.sum()
-    for _ in range(RAKE_ITERATIONS):
+    for _ in range(RAKE_ITERATIONS if cols is not None else 0):
         table *= (rows / table.sum(axis=1))[:, None]
-        if cols is not None:
-            table *= (cols / table.sum(axis=0))[None, :]
-    return table
+        table *= (cols / table.sum(axis=0))[None, :]
+    return table * (rows / table.sum(axis=1))[:, None]  # the target's counts exactly, the column's nearly
 
 
 def conditional_shares(plan: TransformPlan, column: str) -> np.ndarray | None:
