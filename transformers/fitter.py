@@ -141,6 +141,7 @@ class PlanFitter:
         self._fitted_plan: TransformPlan | None = None
         self._pair_request: p.StatsRequest | None = None
         self._pairs: dict[str, np.ndarray] = {}
+        self._pair_noise = 0.0
 
     @staticmethod
     def release_plan(schema: TableSchema, target: str | None = None) -> EncoderReleases:
@@ -421,6 +422,7 @@ class PlanFitter:
                 margin = column.counts if column.vocabulary else None
                 table = consistent_table(table, target.counts, margin)
             self._pairs[str(name)] = table
+        self._pair_noise = self._noise_std(len(replies)) if self.mode == "private" else 0.0
         self._stage = _STAGE_DONE
 
     # -- the plan -------------------------------------------------------------------------------
@@ -438,7 +440,7 @@ class PlanFitter:
             return plan
         columns = tuple(replace(c, pair_counts=tuple(map(tuple, self._pairs[c.name].tolist()))) if c.name in self._pairs
                         else c for c in plan.columns)
-        return replace(plan, columns=columns, target=self.target)
+        return replace(plan, columns=columns, target=self.target, pair_noise=self._pair_noise)
 
     def _plan(self) -> TransformPlan:
         low, high = self._bounds()

@@ -119,6 +119,8 @@ class TransformPlan:
     notes: tuple[str, ...] = ()
     target: str | None = None
     """The column whose 2-way marginals with every other column the plan holds (``ColumnPlan.pair_counts``)."""
+    pair_noise: float = 0.0
+    """Standard deviation of the noise on each summed cell of those tables (0 when exact): how far to trust them."""
 
     def __post_init__(self) -> None:
         if [c.name for c in self.columns] != self.schema.names:
@@ -272,6 +274,7 @@ class TransformPlan:
             "columns": [c.to_dict() for c in self.columns],
             "notes": list(self.notes),
             "target": self.target,
+            "pair_noise": self.pair_noise,
         }
 
     @classmethod
@@ -287,4 +290,5 @@ class TransformPlan:
             columns=tuple(ColumnPlan.from_dict(c) for c in data["columns"]),
             notes=tuple(str(n) for n in data["notes"]),
             target=data.get("target"),
+            pair_noise=float(data.get("pair_noise", 0.0)),
         )

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.registry import register
-from fedtab.models.target_pairs import pair_loss, pair_tables, raked_target_logits, target_token
+from fedtab.models.target_pairs import pair_loss, pair_tables, pair_trust, raked_target_logits, target_token
 from fedtab.rng import isolated_torch_seed, torch_generator
 from fedtab.transformers.plan import NUMERIC_KINDS
 
@@ -163,6 +163,7 @@ class FederatedARGN(HorizontalModel):
         self.column_order = self._training_order()
         self.pair_target = target_token(self.tokens, self.options["target"])
         self.pairs = pair_tables(plan, self.tokens, self.options["target"]) if self.reads_target_pairs(self.options) else {}
+        self.pair_trust = pair_trust(plan, self.pairs)
 
     def _training_order(self) -> list[str]:
         """The schema's order with ``first_columns`` in front and the target last; refuses an impossible order."""
@@ -246,7 +247,7 @@ class FederatedARGN(HorizontalModel):
                 network.logits(network.embed([F.one_hot(y[s:s + SAMPLE_CHUNK], k.cardinality).float()
                                               for y, k in zip(indices, self.tokens)]), mask, t)
                 for s in range(0, len(rows), SAMPLE_CHUNK)])
-            raked = raked_target_logits(logits, {i: indices[i] for i in self.pairs}, self.pairs)
+            raked = raked_target_logits(logits, {i: indices[i] for i in self.pairs}, self.pairs, self.pair_trust)
             choice = torch.multinomial(torch.softmax(raked, dim=1).cpu(), 1,
                                        generator=torch_generator(seed, "pair-noise"))[:, 0].numpy()
         out = rows.copy()

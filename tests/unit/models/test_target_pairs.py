@@ -23,6 +23,9 @@ def test_raking_gives_each_class_the_released_target_shares_and_keeps_rankings()
     assert (_group_means(logits, index) - released).abs().max() > 0.3  # control: far off before
     raked = raked_target_logits(logits, {7: index}, {7: JOINT})
     assert (_group_means(raked, index) - released).abs().max() < 0.01
+    untrusted = raked_target_logits(logits, {7: index}, {7: JOINT}, {7: torch.tensor([1.0, 0.0, 0.0])})
+    off = (_group_means(untrusted, index) - released).abs().max(dim=1).values
+    assert off[0] < 0.1 < off[1:].min(), off  # classes trusted at 0 are not pulled to the released shares
     margin = logits[:, 1] - logits[:, 0]
     for k in range(3):  # within a class group, the same shift for every row: the head's ranking stays
         rows = index == k
