@@ -205,7 +205,7 @@ class FederatedARGN(HorizontalModel):
         loss = torch.stack([F.cross_entropy(z, y, reduction="none") for z, y in zip(logits, targets)], dim=1).sum(dim=1)
         if self.pairs and self.options["target_pairs"] > 0 and self.pair_target is not None:
             loss = loss + self.options["target_pairs"] * pair_loss(logits, targets, self.pairs, self.pair_target,
-                                                                   self.token_ranks(order))
+                                                                   self.token_ranks(order), self.pair_trust)
         return loss
 
     def token_indices(self, encoded: torch.Tensor) -> list[torch.Tensor]:

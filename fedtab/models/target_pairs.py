@@ -70,9 +70,10 @@ def target_token(tokens: Sequence[Any], target: str | None) -> int | None:
 
 
 def pair_loss(logits: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], tables: Mapping[int, torch.Tensor],
-              target: int, ranks: np.ndarray) -> torch.Tensor:
+              target: int, ranks: np.ndarray, trust: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
     """Per row: the mean over crossed columns of the cross-entropy between the later head and the released
-    conditional given the earlier token's class (see the module docstring)."""
+    conditional given the earlier token's class (see the module docstring); with ``trust`` (``pair_trust``) a
+    row's term for a column is weighed by how far its class's released conditional can be trusted."""
     y = indices[target]
     log_target = F.log_softmax(logits[target], dim=1)
     terms = []
@@ -80,7 +81,8 @@ def pair_loss(logits: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], t
         joint = joint.to(log_target.device)
         if ranks[token] < ranks[target]:
             given = joint / joint.sum(dim=0, keepdim=True).clamp_min(1e-12)  # P(target | token class)
-            terms.append(-(given[:, indices[token]].T * log_target).sum(dim=1))
+            weight = 1.0 if trust is None else trust[token].to(log_target.device)[indices[token]]
+            terms.append(-(given[:, indices[token]].T * log_target).sum(dim=1) * weight)
         else:
             given = joint / joint.sum(dim=1, keepdim=True).clamp_min(1e-12)  # P(token class | target)
             terms.append(-(given[y] * F.log_softmax(logits[token], dim=1)).sum(dim=1))
