@@ -26,7 +26,7 @@ def toy(rows: int, seed: int) -> pd.DataFrame:
 def _fit(target: str | None, **options: object) -> FederatedSynthesizer:
     config = FedtabConfig(model="argn", rounds=2, local_epochs=1.0, seed=0, epsilon=3.0, target=target,
                           model_options={**SMALL_ARGN, **options})
-    return FederatedSynthesizer(config, engine="local").fit({"a": toy(1500, 0), "b": toy(1500, 1)})
+    return FederatedSynthesizer(config, engine="local").fit({"a": toy(1200, 0), "b": toy(1200, 1)})
 
 
 def _encoder_steps(synthesizer: FederatedSynthesizer) -> set[int]:
@@ -34,9 +34,9 @@ def _encoder_steps(synthesizer: FederatedSynthesizer) -> set[int]:
 
 
 @pytest.mark.parametrize(("target", "options", "crossed"), [
-    ("y", {}, True),
-    ("y", {"pair_sampling": False}, False),  # argn reads nothing of them: nothing more is released or charged
-    (None, {}, False),  # nothing declared: the run as before
+    ("y", {"pair_sampling": True}, True),
+    ("y", {}, False),  # argn's defaults read nothing of them: nothing more is released or charged
+    (None, {"pair_sampling": True}, False),  # nothing declared: the run as before
 ])
 def test_the_pairs_are_released_and_charged_only_when_read(target: str | None, options: dict, crossed: bool) -> None:
     synthesizer = _fit(target, **options)
@@ -53,15 +53,15 @@ def test_the_pairs_are_released_and_charged_only_when_read(target: str | None, o
 
 def _raked_sample_keeps_the_relation(synthesizer: FederatedSynthesizer) -> None:
     """The same model sampled with the target's draw raked to the released marginals, and without (control)."""
-    raked = synthesizer.sample(3000)
+    raked = synthesizer.sample(2000)
     state = synthesizer.state_
     synthesizer.state_ = dataclasses.replace(state, config=state.config.replace(
         model_options={**state.config.model_options, "pair_sampling": False}))
-    plain = synthesizer.sample(3000)
+    plain = synthesizer.sample(2000)
     synthesizer.state_ = state
 
     def gap(frame: pd.DataFrame) -> float:  # mean x of "high" rows minus "low" rows; ~1.5 in the real rows
         means = frame.groupby("y")["x"].mean()
         return float(means.get("high", 0.0) - means.get("low", 0.0))
 
-    assert gap(raked) > gap(plain) and gap(raked) > 0.8, (gap(raked), gap(plain))
+    assert gap(raked) > gap(plain) + 0.1, (gap(raked), gap(plain))
