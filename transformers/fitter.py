@@ -85,7 +85,8 @@ class PlanFitter:
 
     ``noise_multiplier`` (private mode only, required there) is the σ of the parties' encoder
     releases (``PrivacyPlan.encoder_noise_multiplier``); the server uses it to tell signal from
-    noise when it picks bounds. If parties' σ differ, pass their root mean square.
+    noise when it picks bounds. If parties' σ differ, pass their root mean square. ``target`` (a categorical
+    column) adds the last stage, ``pairs``: its cross table with every other column.
     """
 
     def __init__(
