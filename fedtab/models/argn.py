@@ -133,8 +133,8 @@ class FederatedARGN(HorizontalModel):
         ``target_pairs`` (weight of ``target_pairs.pair_loss``) and ``pair_sampling`` (the target's draw raked
         to them) read the target's 2-way marginals, which the parties then release under DP (charged to the
         encoder share); with both off (the defaults) nothing more is released. Off because on Adult (ε = 1 and
-        3, 10 epochs) neither lifted utility: raking the same model's draw cost 0.011 TSTR ROC-AUC at ε = 3
-        for +0.001 quality; the loss term lowered it (ε = 3: 0.899 at weight 0.3, 0.890 at 1, against
+        3, 10 epochs) neither lifted utility: raking the same model's draw cost 0.003–0.011 TSTR ROC-AUC at
+        ε = 3 for ≤ 0.002 quality; the loss term lowered it (ε = 3: 0.899 at weight 0.3, 0.890 at 1, against
         0.901–0.903 without; benchmarks/RESULTS_PAIRS.md).
         """
         return {
