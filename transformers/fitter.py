@@ -22,6 +22,10 @@ parties' encoder noise multiplier. Bounds and categories the schema declares are
 No EM rounds: each would be another release. ``release_plan(schema)`` says what a party will
 charge, before any round, so the noise can be planned.
 
+With a ``target`` a last stage, ``pairs``, asks every party for the target's cross table with every
+other column over the plan fitted so far (``transformers.pairs``); the plan keeps them, summed (and,
+under DP, made non-negative and raked to the released 1-way counts).
+
 A transport calls ``next_request`` / ``local_statistics`` on each party / ``merge`` until
 ``next_request`` returns None, then ``finalize``. ``fit_plan`` does that in one process.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -51,6 +56,7 @@ from fedtab.transformers.numeric_server import (
     observed_steps,
     standardise,
 )
+from fedtab.transformers.pairs import consistent_table, pair_request, pair_shape, pair_width
 from fedtab.transformers.plan import DISCRETE_KINDS, NUMERIC_KINDS, TransformPlan
 from fedtab.transformers.private_party import (
     EncoderReleases,
@@ -79,7 +85,8 @@ class PlanFitter:
 
     ``noise_multiplier`` (private mode only, required there) is the σ of the parties' encoder
     releases (``PrivacyPlan.encoder_noise_multiplier``); the server uses it to tell signal from
-    noise when it picks bounds. If parties' σ differ, pass their root mean square.
+    noise when it picks bounds. If parties' σ differ, pass their root mean square. ``target`` (a categorical
+    column) adds the last stage, ``pairs``: its cross table with every other column.
     """
 
     def __init__(
@@ -95,6 +102,7 @@ class PlanFitter:
         seed: int = 0,
         histogram_bins: int = 256,
         noise_multiplier: float | None = None,
+        target: str | None = None,
     ) -> None:
         _check_int("num_components", num_components, 1, 50)
         _check_int("sample_cap", sample_cap, 1)
@@ -109,7 +117,8 @@ class PlanFitter:
         problems = dtype_problems(schema)
         if problems:
             raise SchemaError("The schema handed to PlanFitter has columns it cannot decode into:", problems)
-        self.schema = schema
+        _check_target(schema, target)
+        self.schema, self.target = schema, target
         self.num_components, self.sample_cap, self.max_em_rounds = num_components, sample_cap, max_em_rounds
         self.max_categories, self.min_category_count = max_categories, min_category_count
         self.mode, self.seed, self.histogram_bins = mode, seed, histogram_bins
@@ -130,15 +139,20 @@ class PlanFitter:
         self._bound = np.zeros(0)
         self._private_bounds: tuple[np.ndarray, np.ndarray] | None = None
         self._histograms: np.ndarray | None = None
+        self._fitted_plan: TransformPlan | None = None
+        self._pair_request: p.StatsRequest | None = None
+        self._pairs: dict[str, np.ndarray] = {}
+        self._pair_noise = 0.0
 
     @staticmethod
-    def release_plan(schema: TableSchema) -> EncoderReleases:
-        """(encoder_releases, partition_selections) each party charges in a private fit of ``schema``.
+    def release_plan(schema: TableSchema, target: str | None = None) -> EncoderReleases:
+        """(encoder_releases, partition_selections) each party charges in a private fit of ``schema`` (with the
+        2-way marginals of ``target`` when given).
 
         Fixed by the schema alone (kinds, declared bounds and categories), so ``plan_noise`` can take
         it before any round; the party's accountant records exactly this many after the fit.
         """
-        return release_count(schema)
+        return release_count(schema, target)
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -157,6 +171,8 @@ class PlanFitter:
             return p.StatsRequest(p.STAGE_HISTOGRAM, arrays, config)
         if self._stage == p.STAGE_EM:
             return self._em_request()
+        if self._stage == p.STAGE_PAIRS:
+            return self._pair_request
         return None
 
     def _summary_config(self) -> dict[str, p.ConfigValue]:
@@ -221,16 +237,19 @@ class PlanFitter:
             _refuse_extra_keys(party_stats, request, self._expected_shapes(request))
         replies = [_checked(reply, i, request, self._expected_shapes(request)) for i, reply in enumerate(party_stats)]
         if self.mode == "private":
-            merge = {p.STAGE_SUMMARY: self._merge_private_summary, p.STAGE_HISTOGRAM: self._merge_private_histogram}
+            merge = {p.STAGE_SUMMARY: self._merge_private_summary, p.STAGE_HISTOGRAM: self._merge_private_histogram,
+                     p.STAGE_PAIRS: self._merge_pairs}
         else:
             merge = {p.STAGE_SUMMARY: self._merge_summary, p.STAGE_HISTOGRAM: self._merge_histogram,
-                     p.STAGE_EM: self._merge_em}
+                     p.STAGE_EM: self._merge_em, p.STAGE_PAIRS: self._merge_pairs}
         merge[request.stage](replies)
         self.rounds_used += 1
 
     def _expected_shapes(self, request: p.StatsRequest) -> dict[str, tuple[int, ...]]:
         if self.mode == "private":
             return private_shapes(request)
+        if request.stage == p.STAGE_PAIRS:
+            return pair_shape(request)
         if request.stage == p.STAGE_SUMMARY:
             n_num, n_cat, width = len(self._numeric), len(self._discrete), self.max_categories
             shapes = {p.ROWS: (1,), p.CAT_LABELS: (n_cat, width), p.CAT_COUNTS: (n_cat, width)}
@@ -264,7 +283,7 @@ class PlanFitter:
         self._steps = observed_steps(summed[p.NUM_OFF_GRID], summed[p.NUM_COUNT], is_datetime)
         f = self._fitted
         self._layout = histogram_layout(low[f], high[f], self._steps[f], self.histogram_bins)
-        self._stage = p.STAGE_HISTOGRAM if len(self._fitted) else _STAGE_DONE
+        self._stage = p.STAGE_HISTOGRAM if len(self._fitted) else self._last_stage()
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Declared (public) bounds where the schema has them, else the observed (or DP-estimated) range."""
@@ -303,7 +322,7 @@ class PlanFitter:
         self._state = fit_histograms(self._layout, counts, self._space, self.num_components)
         self._active = ~self._lossless_histograms()
         self._bound = np.full(len(self._fitted), -np.inf)
-        self._stage = p.STAGE_EM if self.mode == "exact" and self._active.any() else _STAGE_DONE
+        self._stage = p.STAGE_EM if self.mode == "exact" and self._active.any() else self._last_stage()
 
     def _lossless_histograms(self) -> np.ndarray:
         """Columns whose unit-bin histogram holds every value exactly: EM on rows would add nothing."""
@@ -334,7 +353,7 @@ class PlanFitter:
         self._private_bounds = (low, high)
         low, high = self._bounds()
         self._layout = histogram_layout(low, high, self._steps, self.histogram_bins)
-        self._stage = p.STAGE_HISTOGRAM if n_num else _STAGE_DONE
+        self._stage = p.STAGE_HISTOGRAM if n_num else self._last_stage()
 
     def _private_vocabularies(self, replies: list[dict[str, np.ndarray]]) -> dict[str, Vocabulary]:
         out = {}
@@ -362,7 +381,7 @@ class PlanFitter:
         fitted = fit_histograms(self._layout, counts, self._space, self.num_components)
         low, high = self._bounds()
         self._state = pin_edge_spikes(fitted, self._layout, self._space, low[self._fitted], high[self._fitted])
-        self._stage = _STAGE_DONE
+        self._stage = self._last_stage()
 
     def _merge_em(self, replies: list[dict[str, np.ndarray]]) -> None:
         assert self._state is not None and self._space is not None
@@ -381,7 +400,31 @@ class PlanFitter:
         self._active[active[converged]] = False
         self.em_rounds += 1
         if not self._active.any() or self.em_rounds >= self.max_em_rounds:
-            self._stage = _STAGE_DONE
+            self._stage = self._last_stage()
+
+    def _last_stage(self) -> str:
+        """After the encoders: the 2-way marginals when a target is declared, over the plan fitted so far."""
+        if self.target is None:
+            return _STAGE_DONE
+        self._fitted_plan = self._plan()
+        self._pair_request = pair_request(self._fitted_plan, self.target, private=self.mode == "private")
+        return p.STAGE_PAIRS
+
+    def _merge_pairs(self, replies: list[dict[str, np.ndarray]]) -> None:
+        """Sum the cross tables; under DP make each one non-negative and consistent with the released 1-way counts."""
+        assert self._fitted_plan is not None and self._pair_request is not None and self.target is not None
+        request = self._pair_request
+        summed = sum(r[p.PAIR_COUNTS] for r in replies)
+        target = self._fitted_plan.column(self.target)
+        for j, name in enumerate(request.config[p.CFG_PAIR_COLUMNS]):
+            column = self._fitted_plan.column(name)
+            table = summed[j, :, :pair_width(column)]
+            if self.mode == "private":
+                margin = column.counts if column.vocabulary else None
+                table = consistent_table(table, target.counts, margin)
+            self._pairs[str(name)] = table
+        self._pair_noise = self._noise_std(len(replies)) if self.mode == "private" else 0.0
+        self._stage = _STAGE_DONE
 
     # -- the plan -------------------------------------------------------------------------------
 
@@ -393,6 +436,14 @@ class PlanFitter:
                 f"(after {self.rounds_used} rounds). Keep calling next_request()/merge() until next_request() "
                 "returns None, then call finalize()."
             )
+        plan = self._fitted_plan or self._plan()
+        if self.target is None:
+            return plan
+        columns = tuple(replace(c, pair_counts=tuple(map(tuple, self._pairs[c.name].tolist()))) if c.name in self._pairs
+                        else c for c in plan.columns)
+        return replace(plan, columns=columns, target=self.target, pair_noise=self._pair_noise)
+
+    def _plan(self) -> TransformPlan:
         low, high = self._bounds()
         return build_plan(
             PlanInputs(
@@ -427,6 +478,17 @@ def _check_noise(mode: str, noise_multiplier: object) -> None:
             f"(the parties' encoder noise multiplier, PrivacyPlan.encoder_noise_multiplier). Got {noise_multiplier!r} "
             "instead."
         )
+
+
+def _check_target(schema: TableSchema, target: object) -> None:
+    """A target for 2-way marginals is one categorical (or boolean) column of the schema."""
+    if target is None:
+        return
+    column = next((c for c in schema if c.name == target), None)
+    if column is None or column.kind not in DISCRETE_KINDS:
+        what = "not a column" if column is None else f"a {column.kind.value} column"
+        raise ConfigError(f"The 'target' parameter of PlanFitter must name a categorical column of the schema; {target!r} "
+                          f"is {what} (columns {schema.names}). Declare a categorical target, or pass none.")
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:

@@ -75,6 +75,9 @@ class ColumnPlan:
     histogram: tuple[float, ...] = ()
     histogram_low: float = 0.0
     histogram_width: float = 0.0
+    pair_counts: tuple[tuple[float, ...], ...] = ()
+    """The released cross table with the plan's ``target`` (target classes × this column's vocabulary or
+    mixture modes; ``transformers.pairs``); empty when none was released."""
 
     @property
     def width(self) -> int:
@@ -90,6 +93,7 @@ class ColumnPlan:
         for key in ("means", "stds", "weights", "vocabulary", "counts", "histogram"):
             out[key] = list(out[key])
         out["bounds"] = None if self.bounds is None else list(self.bounds)
+        out["pair_counts"] = [list(row) for row in self.pair_counts]
         return out
 
     @classmethod
@@ -100,6 +104,7 @@ class ColumnPlan:
         for key in ("means", "stds", "weights", "counts"):
             data[key] = tuple(float(v) for v in data[key])
         data["histogram"] = tuple(float(v) for v in data.get("histogram", ()))
+        data["pair_counts"] = tuple(tuple(float(v) for v in row) for row in data.get("pair_counts", ()))
         data["vocabulary"] = tuple(str(v) for v in data["vocabulary"])
         data["bounds"] = None if data["bounds"] is None else (float(data["bounds"][0]), float(data["bounds"][1]))
         return cls(**data)
@@ -112,6 +117,10 @@ class TransformPlan:
     schema: TableSchema
     columns: tuple[ColumnPlan, ...]
     notes: tuple[str, ...] = ()
+    target: str | None = None
+    """The column whose 2-way marginals with every other column the plan holds (``ColumnPlan.pair_counts``)."""
+    pair_noise: float = 0.0
+    """Standard deviation of the noise on each summed cell of those tables (0 when exact): how far to trust them."""
 
     def __post_init__(self) -> None:
         if [c.name for c in self.columns] != self.schema.names:
@@ -264,6 +273,8 @@ class TransformPlan:
             "schema": self.schema.to_dict(),
             "columns": [c.to_dict() for c in self.columns],
             "notes": list(self.notes),
+            "target": self.target,
+            "pair_noise": self.pair_noise,
         }
 
     @classmethod
@@ -278,4 +289,6 @@ class TransformPlan:
             schema=TableSchema.from_dict(data["schema"]),
             columns=tuple(ColumnPlan.from_dict(c) for c in data["columns"]),
             notes=tuple(str(n) for n in data["notes"]),
+            target=data.get("target"),
+            pair_noise=float(data.get("pair_noise", 0.0)),
         )

@@ -14,7 +14,9 @@ release's own noise multiplier. Per party and fit, the releases are (``release_c
   over [categories..., missing];
 - categorical column without: 1 partition selection (labels whose noisy count passes the
   threshold, with those counts) and 1 histogram over [present, missing], from which the server
-  estimates the rare bucket. The selection also spends its ``threshold_delta``.
+  estimates the rare bucket. The selection also spends its ``threshold_delta``;
+- with a declared target whose 2-way marginals the model reads: 1 cross table per other column
+  (``transformers.pairs``).
 
 The count depends on the schema only, never on the data, so the server can plan the noise first.
 """
@@ -31,6 +33,7 @@ import pandas as pd
 from fedtab.errors import PrivacyBudgetError, SchemaError
 from fedtab.schema import ColumnKind, PartyTable, TableSchema
 from fedtab.transformers import protocol as p
+from fedtab.transformers.pairs import pair_releases, pair_shape, padding_problems, party_pairs
 from fedtab.transformers.plan import DISCRETE_KINDS, NUMERIC_KINDS
 from fedtab.transformers.private_grid import GRID_WIDTH, grid_for
 from fedtab.transformers.values import category_labels
@@ -59,17 +62,20 @@ class EncoderReleases(NamedTuple):
     partition_selections: int
 
 
-def release_count(schema: TableSchema) -> EncoderReleases:
-    """The releases of a whole private fit of ``schema`` per party (what ``plan_noise`` needs)."""
+def release_count(schema: TableSchema, target: str | None = None) -> EncoderReleases:
+    """The releases of a whole private fit of ``schema`` per party (what ``plan_noise`` needs); ``target``: the
+    2-way marginals of that column are released too."""
     numeric = [c for c in schema if c.kind in NUMERIC_KINDS]
     discrete = [c for c in schema if c.kind in DISCRETE_KINDS]
     selected = sum(1 for c in discrete if public_categories(c.kind, c.categories) is None)
     bounds = sum(1 for c in numeric if c.bounds is None)
-    return EncoderReleases(len(numeric) + bounds + len(discrete) + selected, selected)
+    return EncoderReleases(len(numeric) + bounds + len(discrete) + selected + pair_releases(schema, target), selected)
 
 
 def request_releases(request: p.StatsRequest) -> EncoderReleases:
     """The releases answering one private request will charge (for a party to check against its plan)."""
+    if request.stage == p.STAGE_PAIRS:
+        return EncoderReleases(len(request.config.get(p.CFG_PAIR_COLUMNS, [])), 0)
     if request.stage == p.STAGE_HISTOGRAM:
         return EncoderReleases(len(request.config.get(p.CFG_NUMERICAL, [])), 0)
     declared = json.loads(str(request.config.get(p.CFG_DECLARED, "[]")))
@@ -96,6 +102,8 @@ def private_statistics(
         )
     if request.stage == p.STAGE_SUMMARY:
         return _summary(table, request, release, threshold_delta)
+    if request.stage == p.STAGE_PAIRS:
+        return party_pairs(table, request, release)
     return {p.HIST_COUNTS: _fine_histograms(table, request, release)}
 
 
@@ -208,11 +216,15 @@ def private_reply_problems(request: p.StatsRequest, reply: dict[str, np.ndarray]
         padded = (labels == "") & (counts != 0)
         if padded.any():
             problems.append(f"{int(padded.sum())} padding entries (label '') carry a non-zero count")
+    if not problems and request.stage == p.STAGE_PAIRS:
+        problems += padding_problems(request, np.asarray(reply[p.PAIR_COUNTS]))
     return problems
 
 
 def private_shapes(request: p.StatsRequest) -> dict[str, tuple[int, ...]]:
     n_num = len(request.config.get(p.CFG_NUMERICAL, []))
+    if request.stage == p.STAGE_PAIRS:
+        return pair_shape(request)
     if request.stage == p.STAGE_HISTOGRAM:
         return {p.HIST_COUNTS: (n_num, int(request.config[p.CFG_BINS]))}
     n_cat, width = len(request.config.get(p.CFG_DISCRETE, [])), int(request.config.get(p.CFG_MAX_CATEGORIES, 0))

@@ -19,7 +19,7 @@ import numpy as np
 from fedtab.errors import ConfigError, PartyError, PrivacyBudgetError
 from fedtab.rng import numpy_rng
 from fedtab.schema import PartyTable
-from fedtab.transformers import mixture, private_party
+from fedtab.transformers import mixture, pairs, private_party
 from fedtab.transformers.values import category_labels, numeric_values
 from fedtab.transformers.vocabulary import party_top_values
 
@@ -28,7 +28,9 @@ ConfigValue = int | float | str | bool | list[str]
 STAGE_SUMMARY = "summary"
 STAGE_HISTOGRAM = "histogram"
 STAGE_EM = "em"
-STAGES = (STAGE_SUMMARY, STAGE_HISTOGRAM, STAGE_EM)
+STAGE_PAIRS = "pairs"
+STAGES = (STAGE_SUMMARY, STAGE_HISTOGRAM, STAGE_EM, STAGE_PAIRS)
+PRIVATE_STAGES = (STAGE_SUMMARY, STAGE_HISTOGRAM, STAGE_PAIRS)
 
 # Request config keys.
 CFG_NUMERICAL = "numerical"
@@ -43,6 +45,9 @@ CFG_SAMPLE_CAP = "sample_cap"
 CFG_SEED = "seed"
 CFG_PRIVATE = "private"
 CFG_DECLARED = "declared_categories"
+CFG_TARGET = "pairs.target"
+CFG_PAIR_COLUMNS = "pairs.columns"
+CFG_PAIR_PLAN = "pairs.plan"
 
 # Request array keys.
 REQ_LOW = "hist.low"
@@ -74,6 +79,7 @@ EM_S1 = "em.s1"
 EM_S2 = "em.s2"
 EM_ENTROPY = "em.entropy"
 EM_TOTAL = "em.total"
+PAIR_COUNTS = "pairs.counts"
 
 DATETIME_KIND = "datetime"
 # Grids a column may sit on: whole numbers, and for dates whole minutes, hours and days (in seconds).
@@ -109,9 +115,9 @@ def local_statistics(
             f"has {list(table.frame.columns)}. Give every party the same schema (or rename its columns)."
         )
     if bool(request.config.get(CFG_PRIVATE, False)):
-        if request.stage not in (STAGE_SUMMARY, STAGE_HISTOGRAM):
+        if request.stage not in PRIVATE_STAGES:
             raise ConfigError(
-                f"Private statistics have stages {(STAGE_SUMMARY, STAGE_HISTOGRAM)}; got {request.stage!r}. "
+                f"Private statistics have stages {PRIVATE_STAGES}; got {request.stage!r}. "
                 "Update the server."
             )
         return private_party.private_statistics(table, request, release, threshold_delta)
@@ -127,11 +133,15 @@ def local_statistics(
         return _histogram(table, request)
     if request.stage == STAGE_EM:
         return _em(table, request, seed)
+    if request.stage == STAGE_PAIRS:
+        return pairs.party_pairs(table, request)
     raise ConfigError(f"Unknown statistics stage {request.stage!r}; expected one of {STAGES}. Update the party.")
 
 
 def _requested_columns(request: StatsRequest) -> list[str]:
-    return list(request.config.get(CFG_NUMERICAL, [])) + list(request.config.get(CFG_DISCRETE, []))
+    target = [str(request.config[CFG_TARGET])] if CFG_TARGET in request.config else []
+    return (list(request.config.get(CFG_NUMERICAL, [])) + list(request.config.get(CFG_DISCRETE, []))
+            + target + list(request.config.get(CFG_PAIR_COLUMNS, [])))
 
 
 def numeric_columns(table: PartyTable, request: StatsRequest) -> list[np.ndarray]:

@@ -145,7 +145,7 @@ def _fresh_start(
     parties = dict(transport.parties)
     privacy = None
     if config.private:
-        releases, selections = PlanFitter.release_plan(schema)
+        releases, selections = PlanFitter.release_plan(schema, pair_target(config))
         privacy = plan_privacy(config, parties, encoder_releases=releases, partition_selections=selections)
         confirm_plans(transport, privacy)
     counted: dict[str, float] = {}
@@ -225,6 +225,7 @@ def fit_plan(
         max_categories=config.max_categories,
         min_category_count=config.min_category_count,
         seed=config.seed,
+        target=pair_target(config) if privacy is not None else None,
         **mode,  # type: ignore[arg-type]
     )
     names = sorted(transport.parties)
@@ -275,6 +276,15 @@ def model_options(config: FedtabConfig) -> dict:
     """
     declared = {} if config.target is None else {"target": config.target}
     return resolved_options(config.model, {**config.model_options, **declared})
+
+
+def pair_target(config: FedtabConfig) -> str | None:
+    """The declared target whose 2-way marginals the parties release with the encoder statistics: under DP, when
+    the model reads them (DP-SGD's clipped, noised gradients keep the relations with the target worse than the
+    column shapes; without DP the model fits them from the rows). Charged to the encoder share."""
+    if config.target is None or not config.private:
+        return None
+    return config.target if get_model_class(config.model).reads_target_pairs(model_options(config)) else None
 
 
 def check_target(config: FedtabConfig, schema: TableSchema) -> None:

@@ -27,6 +27,7 @@ from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.draws import draw_categories, sampling_dtype
 from fedtab.models.matching import logit_shift
 from fedtab.models.registry import register
+from fedtab.models.target_pairs import pair_loss, pair_tables, pair_trust, raked_target_logits, target_token
 from fedtab.rng import isolated_torch_seed, torch_generator
 from fedtab.transformers.plan import NUMERIC_KINDS
 
@@ -167,6 +168,12 @@ class FederatedARGN(HorizontalModel):
         fraction of the plain path's steps (the plan's batch is the whole run's, not the party's share)
         and Adam's step must cover the distance in them (ε = 1, Adult: quality 0.867 at 2e-3, see
         RESULTS_ARGN.md's DP sweep).
+        ``target_pairs`` (weight of ``target_pairs.pair_loss``) and ``pair_sampling`` (the target's draw raked
+        to them) read the target's 2-way marginals, which the parties then release under DP (charged to the
+        encoder share); with both off (the defaults) nothing more is released. Off because on Adult (ε = 1 and
+        3, 10 epochs) neither lifted utility: raking the same model's draw cost 0.003–0.011 TSTR ROC-AUC at
+        ε = 3 for ≤ 0.002 quality; the loss term lowered it (ε = 3: 0.899 at weight 0.3, 0.890 at 1, against
+        0.901–0.903 without; benchmarks/RESULTS_PAIRS.md).
         """
         return {
             "embedding_dim": 16,
@@ -180,7 +187,13 @@ class FederatedARGN(HorizontalModel):
             "target_marginal": True,
             "category_marginals": True,
             "sample_precision": "auto",
+            "target_pairs": 0.0,
+            "pair_sampling": False,
         }
+
+    @classmethod
+    def reads_target_pairs(cls, options: Mapping[str, Any]) -> bool:
+        return options.get("target") is not None and (options["target_pairs"] > 0 or options["pair_sampling"])
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
         super().__init__(plan, options, seed=seed, private=private)
@@ -190,6 +203,9 @@ class FederatedARGN(HorizontalModel):
         self.tokens = tokens_of(plan, self.options["bins"])
         self.columns = list(dict.fromkeys(t.column for t in self.tokens))
         self.column_order = self._training_order()
+        self.pair_target = target_token(self.tokens, self.options["target"])
+        self.pairs = pair_tables(plan, self.tokens, self.options["target"]) if self.reads_target_pairs(self.options) else {}
+        self.pair_trust = pair_trust(plan, self.pairs)
 
     def _training_order(self) -> list[str]:
         """The schema's order with ``first_columns`` in front and the target last; refuses an impossible order."""
@@ -228,7 +244,11 @@ class FederatedARGN(HorizontalModel):
         targets = self.token_indices(real)
         one_hots = [F.one_hot(y, t.cardinality).to(real.dtype) for y, t in zip(targets, self.tokens)]
         logits = modules["argn"](one_hots, self.token_mask(order))
-        return torch.stack([F.cross_entropy(z, y, reduction="none") for z, y in zip(logits, targets)], dim=1).sum(dim=1)
+        loss = torch.stack([F.cross_entropy(z, y, reduction="none") for z, y in zip(logits, targets)], dim=1).sum(dim=1)
+        if self.pairs and self.options["target_pairs"] > 0 and self.pair_target is not None:
+            loss = loss + self.options["target_pairs"] * pair_loss(logits, targets, self.pairs, self.pair_target,
+                                                                   self.token_ranks(order), self.pair_trust)
+        return loss
 
     def token_indices(self, encoded: torch.Tensor) -> list[torch.Tensor]:
         """Each token's class per row: argmax of its one-hot, or alpha's bin."""
@@ -252,7 +272,29 @@ class FederatedARGN(HorizontalModel):
         return torch.from_numpy((ranks[None, :] < ranks[:, None]).astype(np.float32)).to(self.device)
 
     def sample(self, weights: Weights, num_rows: int, *, seed: int) -> np.ndarray:
-        return self.sample_given(weights, num_rows, seed=seed, fixed={})
+        return self.pair_matched(weights, self.sample_given(weights, num_rows, seed=seed, fixed={}), seed=seed)
+
+    def pair_matched(self, weights: Weights, rows: np.ndarray, *, seed: int) -> np.ndarray:
+        """Unconditional sampled ``rows`` with the target redrawn from its head raked to the plan's released 2-way
+        marginals (``target_pairs.raked_target_logits``); as they are without them, or unless the target comes
+        last (a fixed order), where its head already reads every other column drawn."""
+        t = self.pair_target
+        if not (self.pairs and self.options["pair_sampling"] and t is not None and self.options["order"] == "fixed"):
+            return rows
+        with isolated_torch_seed(seed, "pair-sample"), torch.no_grad():
+            network = self.load_modules(weights)["argn"].eval()
+            mask = self.token_mask(self.column_order)
+            indices = self.token_indices(torch.from_numpy(rows).to(self.device))
+            logits = torch.cat([
+                network.logits(network.embed([F.one_hot(y[s:s + SAMPLE_CHUNK], k.cardinality).float()
+                                              for y, k in zip(indices, self.tokens)]), mask, t)
+                for s in range(0, len(rows), SAMPLE_CHUNK)])
+            raked = raked_target_logits(logits, {i: indices[i] for i in self.pairs}, self.pairs, self.pair_trust)
+            choice = torch.multinomial(torch.softmax(raked, dim=1).cpu(), 1,
+                                       generator=torch_generator(seed, "pair-noise"))[:, 0].numpy()
+        out = rows.copy()
+        self._write(out, self.tokens[t], choice, torch_generator(seed, "pair-write"))
+        return out
 
     def sample_given(self, weights: Weights, num_rows: int, *, seed: int,
                      fixed: Mapping[str, np.ndarray]) -> np.ndarray:

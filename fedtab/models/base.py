@@ -116,6 +116,12 @@ class HorizontalModel(ABC):
                               + "\n".join(f"  - {p}. Fix [model.options] in the config." for p in problems))
         return {**defaults, **dict(options)}
 
+    @classmethod
+    def reads_target_pairs(cls, options: Mapping[str, Any]) -> bool:
+        """Whether the model, built with these resolved ``options``, reads the plan's 2-way target marginals
+        (``ColumnPlan.pair_counts``): under DP the parties release (and are charged for) them only then."""
+        return False
+
     @abstractmethod
     def build_modules(self) -> Modules:
         """Fresh networks by name; the names of ``private_modules`` must be among them."""
