@@ -293,7 +293,9 @@ class FederatedARGN(HorizontalModel):
             choice = torch.multinomial(torch.softmax(raked, dim=1).cpu(), 1,
                                        generator=torch_generator(seed, "pair-noise"))[:, 0].numpy()
         out = rows.copy()
-        self._write(out, self.tokens[t], choice, torch_generator(seed, "pair-write"))
+        token = self.tokens[t]
+        out[:, token.start:token.start + token.cardinality] = 0.0  # _write expects the span empty
+        self._write(out, token, choice, torch_generator(seed, "pair-write"))
         return out
 
     def sample_given(self, weights: Weights, num_rows: int, *, seed: int,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from fedtab import FederatedSynthesizer, FedtabConfig
+from fedtab.models.registry import create_model
 from fedtab.transformers import PlanFitter
 
 SMALL_ARGN = {"embedding_dim": 8, "hidden_dims": [32], "bins": 10}
@@ -65,6 +66,10 @@ def _raked_sample_keeps_the_relation(synthesizer: FederatedSynthesizer) -> None:
         return float(means.get("high", 0.0) - means.get("low", 0.0))
 
     assert gap(raked) > gap(plain) + 0.1, (gap(raked), gap(plain))
+    model = create_model(state.config.model, state.plan, state.config.model_options, seed=0, private=state.config.private)
+    encoded = model.sample(state.weights, 500, seed=0)
+    target = model.tokens[model.pair_target]
+    assert (encoded[:, target.start:target.start + target.cardinality].sum(axis=1) == 1).all()  # one class per row
 
 
 def test_under_secure_aggregation_the_pairs_are_summed_with_shares_of_the_noise() -> None:
