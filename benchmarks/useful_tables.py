@@ -230,6 +230,7 @@ def as_text_codes(synthetic: pd.DataFrame, table: Table) -> pd.DataFrame:
 def _keep(synthetic: pd.DataFrame, args: argparse.Namespace, name: str) -> None:
     """The synthetic table as CSV in ``--keep`` (to look at what a score hides)."""
     if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)  # a missing folder failed every contender
         synthetic.to_csv(Path(args.keep) / f"{name}.csv.gz", index=False)
 
 
