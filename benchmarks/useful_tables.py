@@ -389,7 +389,7 @@ def main() -> None:
     parser.add_argument("--splits", type=lambda s: s.split(","), default=["iid", "dirichlet", "education"])
     parser.add_argument("--all-splits", action="store_true", help="every split and seed on credit and KDD too (default: "
                         "their first seed's Dirichlet split)")
-    parser.add_argument("--models", type=lambda s: s.split(","), default=["argn", "ctgan", "tvae"])
+    parser.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=["argn", "ctgan", "tvae"])
     parser.add_argument("--sdv", type=lambda s: [m for m in s.split(",") if m], default=["ctgan", "tvae"],
                         help="SDV central models to run beside (ctgan,tvae; '' for none)")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
