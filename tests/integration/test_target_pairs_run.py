@@ -7,21 +7,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from test_target import toy
 
 from fedtab import FederatedSynthesizer, FedtabConfig
 from fedtab.models.registry import create_model
 from fedtab.transformers import PlanFitter
 
 SMALL_ARGN = {"embedding_dim": 8, "hidden_dims": [32], "bins": 10}
-
-
-def toy(rows: int, seed: int) -> pd.DataFrame:
-    """y is "high" exactly when x + small noise > 0; z is noise; a colour that says nothing."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, 1.0, rows)
-    return pd.DataFrame({"x": x.round(3), "z": rng.normal(5.0, 2.0, rows).round(3),
-                         "colour": rng.choice(["red", "green", "blue"], rows),
-                         "y": np.where(x + rng.normal(0.0, 0.3, rows) > 0, "high", "low")})
 
 
 def _fit(target: str | None, **options: object) -> FederatedSynthesizer:
@@ -75,6 +67,7 @@ def _raked_sample_keeps_the_relation(synthesizer: FederatedSynthesizer) -> None:
 def test_under_secure_aggregation_the_pairs_are_summed_with_shares_of_the_noise() -> None:
     """The demo's three clinics (Adult's columns, its code book declared): the server holds only the sums."""
     from fedtab.connectors.public_domain import read_public_domain
+
     from fedtab.demo import demo_parties, demo_public_domain_path
     from fedtab.federation.coordinator import fit_plan
     from fedtab.federation.local import LocalTransport
