@@ -290,8 +290,7 @@ class FederatedARGN(HorizontalModel):
                                               for y, k in zip(indices, self.tokens)]), mask, t)
                 for s in range(0, len(rows), SAMPLE_CHUNK)])
             raked = raked_target_logits(logits, {i: indices[i] for i in self.pairs}, self.pairs, self.pair_trust)
-            choice = torch.multinomial(torch.softmax(raked, dim=1).cpu(), 1,
-                                       generator=torch_generator(seed, "pair-noise"))[:, 0].numpy()
+            choice = draw_categories(raked, torch_generator(seed, "pair-noise")).cpu().numpy()
         out = rows.copy()
         token = self.tokens[t]
         out[:, token.start:token.start + token.cardinality] = 0.0  # _write expects the span empty

@@ -16,9 +16,9 @@ from torch.nn import functional as F
 
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
-from fedtab.models.conditional import TARGET_SHARE, ConditionalSampler, normalise
+from fedtab.models.conditional import TARGET_SHARE, ConditionalSampler
 from fedtab.models.draws import sampling_dtype
-from fedtab.models.matching import MarginalMatcher
+from fedtab.models.matching import MarginalMatcher, released_marginals
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
 from fedtab.rng import isolated_torch_seed, numpy_rng, torch_generator
@@ -238,30 +238,6 @@ def _softmax_layout(spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarra
     starts = np.concatenate([[0], np.cumsum(dims)[:-1]]).astype(np.int64)
     columns = np.concatenate([np.arange(start, end) for start, end in spans]) if spans else np.zeros(0, np.int64)
     return starts, np.repeat(np.arange(len(spans)), dims), columns.astype(np.int64)
-
-
-def released_marginals(plan) -> list[tuple[int, int, torch.Tensor]]:  # type: ignore[no-untyped-def]
-    """(start, end, frequencies) of every one-hot span the plan holds released counts for.
-
-    Categorical spans take the vocabulary's counts; a numerical column's mode span takes its
-    mixture weights. Frequencies are floored at 1e-6 so the KL stays finite.
-    """
-    out: list[tuple[int, int, torch.Tensor]] = []
-    offset = 0
-    for column in plan.encoded_columns:
-        spans = column.spans
-        if column.vocabulary and spans[0].dim == len(column.counts):
-            out.append((offset, offset + spans[0].dim, _frequencies(column.counts)))
-        elif len(spans) >= 2 and spans[1].dim == len(column.weights):
-            start = offset + spans[0].dim
-            out.append((start, start + spans[1].dim, _frequencies(column.weights)))
-        offset += sum(span.dim for span in spans)
-    return out
-
-
-def _frequencies(values) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    probs = np.maximum(normalise(np.asarray(values, dtype=np.float64)), 1e-6)
-    return torch.from_numpy(probs / probs.sum()).to(torch.float32)
 
 
 def _party_batch_size(requested: int, rows: int, pac: int) -> int:

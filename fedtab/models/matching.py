@@ -11,12 +11,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
+from fedtab.models.conditional import normalise
 from fedtab.models.draws import row_softmax
 
 Marginal = tuple[int, int, torch.Tensor]
-"""(start, end, shares) of one one-hot span of the encoded row (``ctgan.released_marginals``)."""
+"""(start, end, shares) of one one-hot span of the encoded row (``released_marginals``)."""
+
+def released_marginals(plan) -> list[tuple[int, int, torch.Tensor]]:  # type: ignore[no-untyped-def]
+    """(start, end, frequencies) of every one-hot span the plan holds released counts for.
+
+    Categorical spans take the vocabulary's counts; a numerical column's mode span takes its
+    mixture weights. Frequencies are floored at 1e-6 so the KL stays finite.
+    """
+    out: list[tuple[int, int, torch.Tensor]] = []
+    offset = 0
+    for column in plan.encoded_columns:
+        spans = column.spans
+        if column.vocabulary and spans[0].dim == len(column.counts):
+            out.append((offset, offset + spans[0].dim, _frequencies(column.counts)))
+        elif len(spans) >= 2 and spans[1].dim == len(column.weights):
+            start = offset + spans[0].dim
+            out.append((start, start + spans[1].dim, _frequencies(column.weights)))
+        offset += sum(span.dim for span in spans)
+    return out
+
+
+def _frequencies(values) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    probs = np.maximum(normalise(np.asarray(values, dtype=np.float64)), 1e-6)
+    return torch.from_numpy(probs / probs.sum()).to(torch.float32)
+
 
 TOLERANCE = 1e-3
 """Stop once every class's log ratio of released to sampled share is below this."""

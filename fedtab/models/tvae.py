@@ -18,8 +18,7 @@ from torch import nn
 
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
-from fedtab.models.ctgan import released_marginals
-from fedtab.models.matching import MarginalMatcher
+from fedtab.models.matching import MarginalMatcher, released_marginals
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
 from fedtab.rng import isolated_torch_seed, torch_generator

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fedtab.connectors import load_party
-from fedtab.models.ctgan import FederatedCTGAN, released_marginals
+from fedtab.models.ctgan import FederatedCTGAN
+from fedtab.models.matching import released_marginals
 from fedtab.rng import isolated_torch_seed
 from fedtab.transformers import fit_plan
 

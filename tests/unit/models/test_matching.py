@@ -9,8 +9,7 @@ import torch
 
 from fedtab.connectors import load_party
 from fedtab.errors import ConfigError
-from fedtab.models.ctgan import released_marginals
-from fedtab.models.matching import MarginalMatcher, logit_shift
+from fedtab.models.matching import MarginalMatcher, logit_shift, released_marginals
 from fedtab.models.registry import create_model
 from fedtab.transformers import fit_plan
 
