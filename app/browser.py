@@ -24,6 +24,7 @@ from typing import Any
 STEPS = ("1_parties", "2_schema", "3_privacy", "4_progress", "5_evaluation", "6_plots", "7_downloads")
 DOWNLOADS = {"CSV": "synthetic.csv", "PARQUET": "synthetic.parquet", "model.fedtab": "model.fedtab", "report.html": "report.html"}
 HEADER_PX, ROW_PX = 36, 35  # the data editor's header and row heights (Streamlit's defaults)
+KIND_COLUMN = 1  # the schema grid's columns: column, kind, dtype, missing, note (streamlit_app.schema_table)
 
 
 @dataclass(frozen=True)
@@ -135,23 +136,28 @@ def _parties(page: Any, steps: Walk, shots: Path, take: Any) -> None:
 
 
 def _schema(page: Any, steps: Walk, shots: Path, take: Any) -> None:
-    """Open the kind cell of ``steps.kind[0]`` with the keyboard and pick the new kind (the grid is a canvas)."""
+    """Pick the new kind of ``steps.kind[0]`` in the schema grid, again until the app confirms it.
+
+    The grid draws on a canvas: a click on the row's name cell, ArrowRight to its kind cell, and the grid's
+    accessible table (ids ``glide-cell-<col>-<row>``) must show that cell selected before Enter opens its
+    editor, so a click that landed on another row is retried, never typed into; a rerun that closed the
+    editor before the option was clicked is retried too."""
     column, kind = steps.kind
     grid = page.locator('[data-testid="stDataFrame"]').first
-    cell = grid.locator('td[aria-colindex="1"]').filter(has_text=column).first
-    row = int(cell.get_attribute("id").rsplit("-", 1)[1])
+    row = int(grid.locator('td[aria-colindex="1"]').filter(has_text=column).first.get_attribute("id").rsplit("-", 1)[1])
+    selected = grid.locator(f'#glide-cell-{KIND_COLUMN}-{row}[aria-selected="true"]')
     canvas = grid.locator('[data-testid="data-grid-canvas"]').first
     canvas.scroll_into_view_if_needed()
     option = page.get_by_role("option", name=kind, exact=True)
 
-    def open_editor() -> None:
+    def choose() -> None:
         canvas.click(force=True, position={"x": 10, "y": HEADER_PX + ROW_PX * row + ROW_PX // 2})
         page.keyboard.press("ArrowRight")
+        selected.wait_for(state="attached", timeout=3000)
         page.keyboard.press("Enter")
+        option.click(timeout=3000)
 
-    _retry(page, open_editor, option)
-    option.click()
-    page.get_by_text(f"Kinds you set: {column} = {kind}").wait_for()
+    _retry(page, choose, page.get_by_text(f"Kinds you set: {column} = {kind}"))
     page.get_by_text("Schema, reconciled across parties").scroll_into_view_if_needed()
     take(page, shots / f"{STEPS[1]}.png")
 
@@ -231,15 +237,19 @@ def _settle(page: Any) -> None:
 
 
 def _retry(page: Any, action: Any, appears: Any, tries: int = 5) -> None:
-    """Do ``action`` until ``appears`` shows (a popup a rerun closed, a grid still settling)."""
+    """Do ``action`` until ``appears`` shows (a popup a rerun closed, a grid still settling); a try that
+    times out inside ``action`` counts as one that did not show. The last try's error is raised."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for _ in range(tries - 1):
         _settle(page)
-        action()
         try:
-            appears.wait_for(timeout=3000)
+            action()
+            appears.wait_for(timeout=5000)
             return
-        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: try again
+        except PlaywrightTimeout:
             page.keyboard.press("Escape")
+    _settle(page)
     action()
     appears.wait_for()
 
