@@ -15,14 +15,8 @@ from sqlalchemy.engine import Connection, Engine, URL
 
 from fedtab.errors import PartyError, private
 
-_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _FORM = "write it like sqlite:///path/to/file.db?table=NAME or postgresql://user@host/db"
-
-
-def is_sql_url(text: str) -> bool:
-    """Whether a source string is a URL (``scheme://...``) rather than a file path."""
-    return bool(_URL_START.match(text))
 
 
 def read_sql(party: str, url_text: str, *, table: str | None = None, query: str | None = None) -> pd.DataFrame:
