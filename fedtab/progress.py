@@ -9,8 +9,8 @@ from typing import ContextManager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from fedtab.federation.coordinator import Progress as ProgressCallback
-from fedtab.federation.coordinator import reported_metrics
+from fedtab.federation.round_record import Progress as ProgressCallback
+from fedtab.federation.round_record import reported_metrics
 
 SHOWN_METRICS = 4
 """At most this many of a round's metrics are shown next to the bar."""

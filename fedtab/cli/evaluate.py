@@ -1,11 +1,14 @@
-"""`fedtab evaluate`: score a synthetic table against real rows, write the HTML report and the JSON."""
+"""`fedtab evaluate`: score a synthetic table against real rows, write the HTML report and the JSON.
+
+The evaluators (torch, scikit-learn, SDMetrics) load when the command runs, not when the CLI starts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -13,9 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from fedtab.errors import ConfigError
-from fedtab.evaluators import EvaluationReport, evaluate
-from fedtab.evaluators.context import Progress as ProgressCallback
-from fedtab.evaluators.files import read_table
+
+if TYPE_CHECKING:
+    from fedtab.evaluators import EvaluationReport
+    from fedtab.evaluators.context import Progress as ProgressCallback
 
 STAGES = {
     "prepare": "fit on the synthetic table",
@@ -46,6 +50,9 @@ def evaluate_command(
         raise ConfigError(f"--report must end in .html; got '{report}'. Pass e.g. --report report.html.")
     if json_path is not None and json_path.suffix.lower() != ".json":
         raise ConfigError(f"--json must end in .json; got '{json_path}'. Pass e.g. --json scores.json.")
+    from fedtab.evaluators import evaluate
+    from fedtab.evaluators.files import read_table
+
     console = Console()
     frames = {"real": read_table(real, "real"), "synthetic": read_table(synthetic, "synthetic")}
     frames["holdout"] = read_table(holdout, "holdout") if holdout is not None else None

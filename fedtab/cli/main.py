@@ -28,15 +28,11 @@ def _group() -> None:
 
 
 def _register_commands() -> None:
-    from fedtab.cli import app as app_command, deploy, synthesize
+    from fedtab.cli import app as app_command, deploy, evaluate, synthesize
 
     synthesize.register(app)
     app_command.register(app)
     deploy.register(app)
-    try:
-        from fedtab.cli import evaluate
-    except ImportError:
-        return
     evaluate.register(app)
 
 

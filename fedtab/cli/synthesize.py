@@ -1,11 +1,15 @@
-"""`fedtab synthesize`: parties in, a synthetic table out, with live progress and a summary."""
+"""`fedtab synthesize`: parties in, a synthetic table out, with live progress and a summary.
+
+The SDK, the federation and the evaluators (torch, scikit-learn, Flower: seconds to import) load when the
+command runs, not when the CLI starts, so ``fedtab --help`` and every other command answer at once.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -16,11 +20,11 @@ from fedtab.connectors.inference import CODED_NOTE
 from fedtab.connectors.sdv_metadata import PERSONAL_NOTE, read_schema
 from fedtab.connectors.public_domain import read_public_domain
 from fedtab.errors import ConfigError
-from fedtab.evaluation_run import EvaluationRequest
-from fedtab.export import export_table
-from fedtab.federation.coordinator import reported_metrics
+from fedtab.federation.round_record import BYTES_RECEIVED, BYTES_SENT, reported_metrics
 from fedtab.progress import metric_value
-from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
+
+if TYPE_CHECKING:
+    from fedtab.synthesizer import FederatedSynthesizer
 
 _out = Console()
 
@@ -116,8 +120,11 @@ def synthesize(
     condition: Annotated[Optional[list[str]], typer.Option("--condition", help="NAME=VALUE fixes a column in every synthetic row and generates the rest given it (model argn); repeatable.")] = None,
 ) -> None:
     """Fit encoders and a model across parties that keep their rows, then write a synthetic table."""
-    from fedtab.progress import round_progress
     from fedtab.demo import demo_config, demo_parties
+    from fedtab.evaluation_run import EvaluationRequest
+    from fedtab.export import export_table
+    from fedtab.progress import round_progress
+    from fedtab.synthesizer import FederatedSynthesizer, load_checkpoint
 
     resumed = load_checkpoint(resume) if resume else None
     base = FedtabConfig.from_toml(config) if config else (
@@ -175,6 +182,7 @@ def _synthesize_vertical(settings: FedtabConfig, sources: dict[str, object], out
                          output_format: str, engine: str, evaluate: bool) -> None:
     """A vertical run through the SDK (``VerticalSynthesizer``); ``evaluate``: each party scores its own columns
     (cross-party pairs are reported as unavailable, never computed by moving rows)."""
+    from fedtab.export import export_table
     from fedtab.vertical_synthesizer import VerticalSynthesizer
 
     started = time.perf_counter()
@@ -317,8 +325,6 @@ def _print_summary(summary: dict, frame) -> None:  # type: ignore[no-untyped-def
 
 def wire_summary(history: list[dict[str, float]], bits: int) -> dict:
     """Bytes per training round (mean over rounds), in total and per party; empty when the transport measured none."""
-    from fedtab.federation.coordinator import BYTES_RECEIVED, BYTES_SENT
-
     rounds = [r for r in history if BYTES_SENT in r]
     if not rounds:
         return {}

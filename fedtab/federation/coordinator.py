@@ -27,6 +27,7 @@ from fedtab.federation.screening import UpdateScreen
 from fedtab.federation.secure_sum import (SecureSum, charge_lost, check_secure_schema, secure_cost, secure_mean, secure_sum,
                                           secure_threshold, sum_noise)
 from fedtab.federation.privacy_run import PrivacyRun, confirm_plans, plan_privacy
+from fedtab.federation.round_record import BYTES_RECEIVED, BYTES_SENT, FAILED, REJECTED, ROUND_FIELDS, Progress
 from fedtab.federation.schema_round import SchemaDeclaration, schema_round
 from fedtab.model_state import ModelState
 from fedtab.privacy.planning import ENCODER, TRAINING
@@ -37,11 +38,6 @@ from fedtab.transformers import PlanFitter, StatsRequest, TransformPlan
 from fedtab.transformers import protocol
 
 Weights = dict[str, np.ndarray]
-ROUND_FIELDS = ("round", "parties")
-BYTES_SENT, BYTES_RECEIVED, FAILED, REJECTED = "bytes_sent", "bytes_received", "failed", "rejected"
-BOOKKEEPING = (BYTES_SENT, BYTES_RECEIVED, FAILED + ".", REJECTED + ".")
-"""Round-record keys that are the server's bookkeeping, not the model's metrics (``.<party>`` per party)."""
-Progress = Callable[[str, int, int, Mapping[str, float]], None]
 AfterTraining = Callable[["Transport", "FederatedFit"], object]
 RoundHook = Callable[[int, Weights, list[dict[str, float]], list[str]], None]
 
@@ -542,11 +538,6 @@ def _round_record(round_index: int, replies: Mapping[str, Payload], answered: li
             share = rows[finite]
             record[name] = float(np.average(values[finite], weights=share) if share.sum() > 0 else values[finite].mean())
     return record
-
-
-def reported_metrics(record: Mapping[str, float]) -> dict[str, float]:
-    """A round record's metrics as the model reported them (its losses, steps), without the round's bookkeeping."""
-    return {k: v for k, v in record.items() if k not in ROUND_FIELDS and not k.startswith(BOOKKEEPING)}
 
 
 def _require_all(replies: Mapping[str, Payload], names: list[str], what: str, round_index: int) -> None:

@@ -24,7 +24,7 @@ def test_flags_override_the_file(cli, monkeypatch, tmp_path):
             seen["config"] = config
             raise ConfigError("stopped before running")
 
-    monkeypatch.setattr("fedtab.cli.synthesize.FederatedSynthesizer", Stop)
+    monkeypatch.setattr("fedtab.synthesizer.FederatedSynthesizer", Stop)
     code, out = cli("synthesize", "--demo", "--config", str(path),
                        "--party-epsilon", "4", "--party-delta", "1e-7")
     assert code == 2 and "stopped before running" in out

@@ -75,7 +75,7 @@ def test_min_parties_default_and_validation():
 
 def test_wire_summary_reads_the_history_and_keeps_losses_apart():
     from fedtab.cli.synthesize import wire_summary
-    from fedtab.federation.coordinator import reported_metrics
+    from fedtab.federation.round_record import reported_metrics
 
     history = [{"round": 1.0, "parties": 2.0, "loss_g": 0.5, "bytes_sent": 300.0, "bytes_received": 100.0, "bytes_sent.a": 150.0,
                 "bytes_sent.b": 150.0, "bytes_received.a": 60.0, "bytes_received.b": 40.0, "rejected.b": 1.0},

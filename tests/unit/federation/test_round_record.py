@@ -3,7 +3,8 @@
 import numpy as np
 
 from fedtab.federation import keys
-from fedtab.federation.coordinator import _round_record, reported_metrics
+from fedtab.federation.coordinator import _round_record
+from fedtab.federation.round_record import reported_metrics
 from fedtab.federation.payload import Payload
 
 

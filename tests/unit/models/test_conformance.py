@@ -13,7 +13,7 @@ from fedtab import FederatedSynthesizer, FedtabConfig
 from fedtab.connectors import load_party
 from fedtab.errors import ConfigError, NotFittedError
 from fedtab.federation import keys
-from fedtab.federation.coordinator import reported_metrics
+from fedtab.federation.round_record import reported_metrics
 from fedtab.models import registry
 from fedtab.models.registry import create_model, known_models
 from fedtab.models.tvae import FederatedTVAE
