@@ -315,19 +315,9 @@ def train(
     ``on_round`` (the checkpoint) sees every finished round before ``progress`` does, so a crash in
     the progress display still leaves that round checkpointed.
     """
-    model = create_model(config.model, plan, model_options(config), seed=config.seed, private=config.private)
     names = sorted(transport.parties)
     weights = start.weights
-    static = {
-        keys.PLAN: json.dumps(plan.to_dict()),
-        keys.RUN + ".seed": config.seed,
-        keys.RUN + ".model": config.model,
-        keys.RUN + ".options": json.dumps(model.options),
-        keys.RUN + ".local_epochs": float(config.local_epochs),
-        keys.RUN + ".batch_size": config.batch_size,
-        **({keys.UPDATE_BITS: config.update_bits} if config.update_bits != 32 else {}),
-        keys.RUN + ".device": config.device,
-    }
+    static = _run_config(plan, config)
     history, warnings, restore = list(start.history), list(start.warnings), set(start.restore)
     # Under party-level DP every update is clipped to party_clip, which already bounds a long one: no length check there.
     tolerance = None if party_dp is not None else config.norm_tolerance
@@ -336,17 +326,13 @@ def train(
     for round_index in range(start.rounds_done, config.rounds):
         if party_dp is not None:
             party_dp.check_round(round_index)
-        payloads = {p: Payload(arrays=weights, config={**static, keys.ROUND: round_index, **_dp_config(privacy, p, round_index, config),
-                                                       **_local_work(config, transport.parties[p], sum(transport.parties.values())),
-                                                       **_restore_config(privacy, restore, p)}) for p in names}
+        payloads = {p: Payload(arrays=weights, config={**static, **_party_config(config, transport, privacy, restore, p, round_index)})
+                    for p in names}
         try:
             summed = _secure_round(transport, payloads, privacy, round_index) if config.secure_aggregation else None
             replies = transport.exchange(keys.TRAIN, payloads) if summed is None else summed.replies
         except FedtabError as refusal:  # a party refused: charge what was released, checkpoint, stop
-            partial = getattr(refusal, "replies", None)
-            if privacy is not None and partial is not None:
-                asked = [*partial, *getattr(partial, "failures", {})]
-                _account_training(privacy, {p: payloads[p] for p in asked}, partial, round_index)
+            _charge_refused(privacy, payloads, refusal, round_index)
             _stop(on_round, privacy, round_index, weights, history, warnings, str(refusal))
             raise
         failed = failures_of(replies, names) if summed is None else dict(summed.failures)
@@ -373,6 +359,37 @@ def train(
         if progress:
             progress("training", round_index + 1, config.rounds, record)
     return weights, history, warnings + (party_dp.warnings if party_dp is not None else [])
+
+
+def _run_config(plan: TransformPlan, config: FedtabConfig) -> dict:
+    """What every training round tells every party: the plan, the model and its options, the local work's size."""
+    model = create_model(config.model, plan, model_options(config), seed=config.seed, private=config.private)
+    return {
+        keys.PLAN: json.dumps(plan.to_dict()),
+        keys.RUN + ".seed": config.seed,
+        keys.RUN + ".model": config.model,
+        keys.RUN + ".options": json.dumps(model.options),
+        keys.RUN + ".local_epochs": float(config.local_epochs),
+        keys.RUN + ".batch_size": config.batch_size,
+        **({keys.UPDATE_BITS: config.update_bits} if config.update_bits != 32 else {}),
+        keys.RUN + ".device": config.device,
+    }
+
+
+def _party_config(config: FedtabConfig, transport: Transport, privacy: PrivacyRun | None, restore: set[str], party: str,
+                  round_index: int) -> dict:
+    """What this round tells one party beyond ``_run_config``: the round, its DP-SGD settings, its share of the work."""
+    return {keys.ROUND: round_index, **_dp_config(privacy, party, round_index, config),
+            **_local_work(config, transport.parties[party], sum(transport.parties.values())),
+            **_restore_config(privacy, restore, party)}
+
+
+def _charge_refused(privacy: PrivacyRun | None, payloads: Mapping[str, Payload], refusal: FedtabError, round_index: int) -> None:
+    """A round a party refused still charges the parties that answered or were asked and failed."""
+    partial = getattr(refusal, "replies", None)
+    if privacy is not None and partial is not None:
+        asked = [*partial, *getattr(partial, "failures", {})]
+        _account_training(privacy, {p: payloads[p] for p in asked}, partial, round_index)
 
 
 def _secure_round(transport: Transport, payloads: Mapping[str, Payload], privacy: PrivacyRun | None,
