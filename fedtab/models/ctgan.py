@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
 from fedtab.models.conditional import TARGET_SHARE, ConditionalSampler
-from fedtab.models.draws import sampling_dtype
+from fedtab.models.draws import SpanDraws, sampling_dtype
 from fedtab.models.matching import MarginalMatcher, released_marginals
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
@@ -57,7 +57,7 @@ class FederatedCTGAN(HorizontalModel):
         self.data_dim = plan.output_dim
         self.conditions = ConditionalSampler(plan, target=self.options["target"], target_share=self.options["target_share"])
         self._softmax_spans, self._tanh_columns = activation_layout(plan)
-        self._softmax_layout = _softmax_layout(self._softmax_spans)
+        self._span_draws = SpanDraws(self._softmax_spans)
         self._marginals = released_marginals(plan)
 
     def build_modules(self) -> Modules:
@@ -208,36 +208,12 @@ class FederatedCTGAN(HorizontalModel):
         return out
 
     def _hard_activate(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """tanh on the scalars; each one-hot span draws its category from softmax(logits) by inverse CDF.
-
-        The same law as argmax(gumbel_softmax(logits)) (the Gumbel-max trick), with one uniform
-        per span instead of one Gumbel draw per logit, vectorised over all spans at once.
-        """
+        """tanh on the scalars; each one-hot span draws its category from softmax(logits) (``draws.SpanDraws``)."""
         out = np.zeros_like(raw)
         if len(self._tanh_columns):
             out[:, self._tanh_columns] = np.tanh(raw[:, self._tanh_columns])
-        if not self._softmax_spans:
-            return out
-        starts, span_of, columns = self._softmax_layout
-        ends = np.append(starts[1:], len(columns)) - 1
-        cumulative = raw[:, columns]
-        cumulative -= np.maximum.reduceat(cumulative, starts, axis=1)[:, span_of]
-        np.exp(cumulative, out=cumulative)
-        np.cumsum(cumulative, axis=1, out=cumulative)  # at most one per logit: float32 is exact enough
-        before = np.zeros((len(raw), len(starts)), dtype=np.float32)
-        before[:, 1:] = cumulative[:, starts[1:] - 1]
-        threshold = before + rng.random(before.shape, dtype=np.float32) * (cumulative[:, ends] - before)
-        chosen = np.add.reduceat(cumulative < threshold[:, span_of], starts, axis=1, dtype=np.int64)
-        out[np.arange(len(raw))[:, None], columns[starts + np.minimum(chosen, ends - starts)]] = 1.0
+        self._span_draws.write(raw, rng, out)
         return out
-
-
-def _softmax_layout(spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The one-hot columns side by side: each span's first position, each column's span, the columns."""
-    dims = np.array([end - start for start, end in spans], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(dims)[:-1]]).astype(np.int64)
-    columns = np.concatenate([np.arange(start, end) for start, end in spans]) if spans else np.zeros(0, np.int64)
-    return starts, np.repeat(np.arange(len(spans)), dims), columns.astype(np.int64)
 
 
 def _party_batch_size(requested: int, rows: int, pac: int) -> int:

@@ -18,10 +18,11 @@ from torch import nn
 
 from fedtab.errors import ConfigError
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
+from fedtab.models.draws import SpanDraws
 from fedtab.models.matching import MarginalMatcher, released_marginals
 from fedtab.models.registry import register
 from fedtab.models.spans import activation_layout
-from fedtab.rng import isolated_torch_seed, torch_generator
+from fedtab.rng import isolated_torch_seed, numpy_rng, torch_generator
 
 SAMPLE_CHUNK = 4096
 MARGINAL_DRAWS = ("argmax", "softmax")
@@ -97,6 +98,7 @@ class FederatedTVAE(HorizontalModel):
         self._softmax_spans, self._tanh_columns = activation_layout(plan)
         self._tanh = torch.from_numpy(self._tanh_columns)
         self._padded = padded_spans(self._softmax_spans, self.data_dim)
+        self._span_draws = SpanDraws(self._softmax_spans)
         if self.options["marginal_draw"] not in MARGINAL_DRAWS:
             raise ConfigError(f"Model 'tvae' takes marginal_draw = one of {list(MARGINAL_DRAWS)}; got "
                               f"{self.options['marginal_draw']!r}. Fix [model.options] in the config.")
@@ -159,13 +161,13 @@ class FederatedTVAE(HorizontalModel):
         noise = torch_generator(seed, "sample-noise")
         out = np.zeros((num_rows, self.data_dim), dtype=np.float32)
         match = self._matcher()
-        softmax = match is not None and self.options["marginal_draw"] == "softmax"
+        draws = numpy_rng(seed, "sample-draw") if match is not None and self.options["marginal_draw"] == "softmax" else None
         with isolated_torch_seed(seed, "sample"), torch.no_grad():
             decoder = self.load_modules(weights)["decoder"].eval()
             for start in range(0, num_rows, SAMPLE_CHUNK):
                 rows = min(SAMPLE_CHUNK, num_rows - start)
                 raw, sigma = decoder(torch.randn(rows, self.options["embedding_dim"], generator=noise))
-                out[start:start + rows] = self._decode(raw if match is None else match(raw), sigma, noise, softmax=softmax)
+                out[start:start + rows] = self._decode(raw if match is None else match(raw), sigma, noise, draws=draws)
         return out
 
     def _matcher(self) -> MarginalMatcher | None:
@@ -176,16 +178,17 @@ class FederatedTVAE(HorizontalModel):
         return MarginalMatcher(released_marginals(self.plan), temperature=ARGMAX_TEMPERATURE if argmax else 1.0)
 
     def _decode(self, raw: torch.Tensor, sigma: torch.Tensor, noise: torch.Generator, *,
-                softmax: bool = False) -> np.ndarray:
-        """Encoded rows from decoder outputs: one category per span by argmax, or drawn from the softmax."""
+                draws: np.random.Generator | None = None) -> np.ndarray:
+        """Encoded rows from decoder outputs: one category per span by argmax, or drawn from the softmax (``draws``)."""
         out = np.zeros(tuple(raw.shape), dtype=np.float32)
         if len(self._tanh):
             t = self._tanh
             jitter = torch.randn(len(raw), len(t), generator=noise) * sigma[:, t]
             out[:, self._tanh_columns] = (torch.tanh(raw[:, t]) + jitter).clamp(-1, 1).numpy()
+        if draws is not None:
+            self._span_draws.write(raw.numpy(), draws, out)
+            return out
         rows = np.arange(len(raw))
-        if softmax:
-            raw = raw - torch.log(-torch.log(torch.rand(raw.shape, generator=noise).clamp_min(1e-12)))  # Gumbel-max
         for start, end in self._softmax_spans:
             out[rows, start + raw[:, start:end].argmax(dim=1).numpy()] = 1.0
         return out
