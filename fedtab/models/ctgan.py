@@ -50,6 +50,7 @@ class FederatedCTGAN(HorizontalModel):
             "target_share": TARGET_SHARE,
             "sample_precision": "auto",
             "category_marginals": True,
+            "local_discriminator": False,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -109,6 +110,10 @@ class FederatedCTGAN(HorizontalModel):
 
     def public_every(self) -> int:
         return int(self.options["discriminator_steps"])
+
+    def local_modules(self) -> tuple[str, ...]:
+        """Under label skew each party's critic judges its own rows; only the generator learns the mixture."""
+        return ("discriminator",) if self.options["local_discriminator"] else ()
 
     def _step(self, generator, discriminator, opt_g, opt_d, sampler, real_all, batch, rng) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         pac = self.options["pac"]
