@@ -50,7 +50,7 @@ class FederatedCTGAN(HorizontalModel):
             "target_share": TARGET_SHARE,
             "sample_precision": "auto",
             "category_marginals": True,
-            "local_discriminator": False,
+            "local_discriminator": True,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +112,11 @@ class FederatedCTGAN(HorizontalModel):
         return int(self.options["discriminator_steps"])
 
     def local_modules(self) -> tuple[str, ...]:
-        """Under label skew each party's critic judges its own rows; only the generator learns the mixture."""
+        """Under label skew each party's critic judges its own rows; only the generator learns the mixture.
+
+        Adult, 5 Dirichlet parties, 30 rounds: TSTR ROC-AUC 0.814 → 0.826 (mean of 3 splits), IID unchanged
+        (``benchmarks/RESULTS_CTGAN.md``); the server never receives a discriminator.
+        """
         return ("discriminator",) if self.options["local_discriminator"] else ()
 
     def _step(self, generator, discriminator, opt_g, opt_d, sampler, real_all, batch, rng) -> tuple[float, float]:  # type: ignore[no-untyped-def]
