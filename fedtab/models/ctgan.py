@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
-from fedtab.models.conditional import TARGET_SHARE, ConditionalSampler
+from fedtab.models.conditional import ConditionalSampler
 from fedtab.models.draws import sampling_dtype
 from fedtab.models.matching import MarginalMatcher, released_marginals
 from fedtab.models.registry import register
@@ -47,7 +47,7 @@ class FederatedCTGAN(HorizontalModel):
             "pac": 10,
             "marginal_weight": 1.0,
             "target": None,
-            "target_share": TARGET_SHARE,
+            "target_share": 1.0,  # with local discriminators: Adult TSTR 0.826 -> 0.843 (RESULTS_CTGAN.md)
             "sample_precision": "auto",
             "category_marginals": True,
             "local_discriminator": True,
