@@ -6,9 +6,10 @@ under DP, every party's noise plan and accountant from it: the encoders are not 
 is charged twice), each party continues its own accountant, and DP-SGD steps follow the fresh
 run's schedule from the checkpoint's round on, so the total steps and ε equal a fresh run's.
 
-Party-local state does not travel and is not checkpointed: optimizer buffers restart on resume
-(so a resumed run's weights differ from an uninterrupted one's) and each party draws a fresh
-secret noise seed.
+Party-local state does not travel and is not checkpointed: optimizer buffers and a model's
+``local_modules()`` (CTGAN's ``local_discriminator``) restart on resume, the latter from the
+server's copy (so a resumed run's weights differ from an uninterrupted one's), and each party
+draws a fresh secret noise seed.
 
 A round in flight when the server stopped is not in the checkpoint, but it is in the party's own
 record of the run (``party_guard``: kept on the party's side under the run's id, written before

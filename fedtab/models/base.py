@@ -31,7 +31,8 @@ Optimizers = dict[str, torch.optim.Optimizer]
 class LocalUpdate:
     """What one party's local training returns: new weights, how many rows it saw, and metrics.
 
-    ``optimizer_state`` stays on the party (it never travels); the trainer keeps it for the next round.
+    ``optimizer_state`` stays on the party (it never travels); the trainer keeps it for the next round,
+    with the party's own copy of each of the model's ``local_modules()``.
     ``accountant_state`` is the party's ``PartyAccountant.state_dict()`` with this round's DP-SGD
     steps recorded (``None`` when the update was not private); hand it to the next round.
     Under DP ``metrics`` is empty: any loss would be computed on real rows and leave without noise.
@@ -73,6 +74,9 @@ class HorizontalModel(ABC):
       wants shown (any names: the server averages them, the CLI and the app print them).
     - ``sample(weights, num_rows, *, seed)``: encoded synthetic rows; ``load_modules(weights)``
       rebuilds the networks.
+    - ``local_modules()`` (optional): modules each party keeps as its own between rounds instead of
+      averaging them (CTGAN's discriminator under label skew). The trainer loads the party's copy
+      over the global one and sends the global weights back unchanged, so they never leave the party.
 
     A plugin has no privacy code and imports no Opacus: ``private`` is an explicit build argument
     (the server passes ``config.private``; a model file keeps it in its config's ε), never an option.
@@ -142,6 +146,10 @@ class HorizontalModel(ABC):
     def public_every(self) -> int:
         """Private steps between two public steps."""
         return 1
+
+    def local_modules(self) -> tuple[str, ...]:
+        """Modules that stay on each party, never averaged (none by default; must be ones build_modules() builds)."""
+        return ()
 
     def non_private_update(self, modules: Modules, optimizers: Optimizers, data: np.ndarray, *, epochs: float,
                            batch_size: int, rng: np.random.Generator) -> dict[str, float]:

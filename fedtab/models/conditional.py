@@ -10,7 +10,7 @@ would; a party holding 5 of 5,000 defaulters no longer shows those 5 rows in hal
 conditions follow the global frequencies.
 
 With a declared target, training conditions on the target column in ``target_share`` of the rows
-(the others on the remaining columns uniformly; CTGAN's option, ``TARGET_SHARE`` by default), and generation always conditions on the target
+(the others on the remaining columns uniformly; CTGAN's option, 1.0 by default, ``TARGET_SHARE`` here), and generation always conditions on the target
 drawn by its global frequencies: the synthetic table is then P(target) · G(features | target), so
 the feature–target relation is what the generator learnt under that condition.
 """

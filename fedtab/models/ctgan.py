@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from fedtab.models import ctgan_private
 from fedtab.models.base import HorizontalModel, Modules, Optimizers, Weights
-from fedtab.models.conditional import TARGET_SHARE, ConditionalSampler
+from fedtab.models.conditional import ConditionalSampler
 from fedtab.models.draws import SpanDraws, sampling_dtype
 from fedtab.models.matching import MarginalMatcher, released_marginals
 from fedtab.models.registry import register
@@ -47,9 +47,10 @@ class FederatedCTGAN(HorizontalModel):
             "pac": 10,
             "marginal_weight": 1.0,
             "target": None,
-            "target_share": TARGET_SHARE,
+            "target_share": 1.0,  # with local discriminators: Adult TSTR 0.826 -> 0.843 (RESULTS_CTGAN.md)
             "sample_precision": "auto",
             "category_marginals": True,
+            "local_discriminator": True,
         }
 
     def __init__(self, plan, options=None, *, seed: int = 0, private: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -109,6 +110,14 @@ class FederatedCTGAN(HorizontalModel):
 
     def public_every(self) -> int:
         return int(self.options["discriminator_steps"])
+
+    def local_modules(self) -> tuple[str, ...]:
+        """Under label skew each party's critic judges its own rows; only the generator learns the mixture.
+
+        Adult, 5 Dirichlet parties, 30 rounds: TSTR ROC-AUC 0.814 → 0.826 (mean of 3 splits), IID unchanged
+        (``benchmarks/RESULTS_CTGAN.md``); the server never receives a discriminator.
+        """
+        return ("discriminator",) if self.options["local_discriminator"] else ()
 
     def _step(self, generator, discriminator, opt_g, opt_d, sampler, real_all, batch, rng) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         pac = self.options["pac"]

@@ -25,6 +25,9 @@ from fedtab.rng import isolated_torch_seed, numpy_rng
 if TYPE_CHECKING:
     from fedtab.privacy.accountant import PartyAccountant
 
+KEPT = "kept."
+"""Prefix, in the party's optimizer state, of its own copy of the model's local modules (never sent)."""
+
 
 def local_update(model: HorizontalModel, weights: Weights, data: np.ndarray, *, epochs: float, batch_size: int,
                  round_index: int, party: str, optimizer_state: Weights | None,
@@ -33,8 +36,9 @@ def local_update(model: HorizontalModel, weights: Weights, data: np.ndarray, *, 
     _check_privacy(model, privacy, party, round_index)
     rng = numpy_rng(model.seed, "train", party, round_index)
     accountant_state = None
+    local = model.local_modules()
     with isolated_torch_seed(model.seed, "train", party, round_index), on_device(model.device):
-        modules = model.load_modules(weights)
+        modules = model.load_modules({**weights, **kept_weights(optimizer_state or {}, local)})
         optimizers = model.make_optimizers(modules)
         for name, optimizer in optimizers.items():
             torch_state.load_optimizer_state(optimizer, optimizer_state or {}, name)
@@ -45,16 +49,25 @@ def local_update(model: HorizontalModel, weights: Weights, data: np.ndarray, *, 
                                               party=party, privacy=privacy, rng=rng)
             metrics = {}
     state = {k: v for name, opt in optimizers.items() for k, v in torch_state.optimizer_state(opt, name).items()}
-    return LocalUpdate(module_weights(modules), num_examples=len(data), metrics=metrics, optimizer_state=state,
+    trained = module_weights(modules)
+    state.update({KEPT + k: v for k, v in trained.items() if k.split(".", 1)[0] in local})
+    sent = {k: (weights[k] if k.split(".", 1)[0] in local else v) for k, v in trained.items()}
+    return LocalUpdate(sent, num_examples=len(data), metrics=metrics, optimizer_state=state,
                        accountant_state=accountant_state)
+
+
+def kept_weights(state: Weights, local: tuple[str, ...]) -> Weights:
+    """The party's own weights of its ``local`` modules, from the state its last round left (none in round one)."""
+    return {k[len(KEPT):]: v for k, v in state.items() if k.startswith(KEPT) and k[len(KEPT):].split(".", 1)[0] in local}
 
 
 def check_modules(model: HorizontalModel, modules: Modules, *, party: str = "every party") -> None:
     """The declared private modules exist; for a private build, Opacus can train them and one optimizer holds them."""
-    missing = sorted(set(model.private_modules) - set(modules))
-    if missing:
-        raise ConfigError(f"Model '{model.name}' declares private modules {missing} that build_modules() does not "
-                          f"build (it builds {sorted(modules)}). Fix the plugin's private_modules.")
+    for kind, declared in (("private", model.private_modules), ("local", model.local_modules())):
+        missing = sorted(set(declared) - set(modules))
+        if missing:
+            raise ConfigError(f"Model '{model.name}' declares {kind} modules {missing} that build_modules() does not "
+                              f"build (it builds {sorted(modules)}). Fix the plugin's {kind}_modules.")
     if not model.private:
         return
     from fedtab.privacy.dpsgd import validate_module

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from fedtab.connectors import load_party
 from fedtab.errors import ConfigError
 from fedtab.models import ctgan_private
 from fedtab.models.ctgan import FederatedCTGAN
-from fedtab.models.trainer import FrozenView
+from fedtab.models.trainer import FrozenView, kept_weights
 from fedtab.models.privacy import TrainingPrivacy, round_steps
 from fedtab.models.registry import create_model
 from fedtab.privacy.accountant import PartyAccountant
@@ -39,9 +41,12 @@ def plan_and_data():
 
 
 def _update(model, weights, data, *, round_index=0, state=None, epochs=1.0, **privacy):
+    """The party's update with the discriminator it trained (kept on the party under ``local_discriminator``)."""
     settings = TrainingPrivacy(**{"noise_multiplier": SIGMA, "sample_rate": RATE, "accountant_state": state, **privacy})
-    return model.local_update(weights, data, epochs=epochs, batch_size=100, round_index=round_index, party="p",
-                              privacy=settings)
+    update = model.local_update(weights, data, epochs=epochs, batch_size=100, round_index=round_index, party="p",
+                                privacy=settings)
+    own = kept_weights(update.optimizer_state, model.local_modules())
+    return dataclasses.replace(update, weights={**update.weights, **own})
 
 
 def _private(plan, *, seed: int) -> FederatedCTGAN:
