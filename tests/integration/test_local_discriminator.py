@@ -22,6 +22,7 @@ from fedtab.federation.party import OPTIMIZER, PartyWorker, StagedParty, _encode
 from fedtab.federation.schema_round import schema_round
 from fedtab.models.registry import create_model
 from fedtab.models.trainer import KEPT
+from fedtab.threads import single_torch_thread
 
 STAGED = [StagedParty(name, str(path)) for name, path in demo_parties().items()]
 TINY = {"embedding_dim": 8, "generator_dims": [16], "discriminator_dims": [16]}
@@ -117,10 +118,11 @@ def test_round_two_trains_from_the_partys_own_discriminator(local_run):
     options = {**json.loads(str(c[keys.RUN + ".options"])), "local_discriminator": False}
     model = create_model("ctgan", _plan(str(c[keys.PLAN])), options, seed=int(c[keys.RUN + ".seed"]))
     optimizer = {k[len(OPTIMIZER):]: v for k, v in state.items() if k.startswith(OPTIMIZER) and KEPT not in k}
-    update = model.local_update({**dict(payload.arrays), **own_discriminator(state)},
-                                _encoded_rows(party, str(c[keys.PLAN]), int(c[keys.RUN + ".seed"])),
-                                epochs=float(c[keys.RUN + ".local_epochs"]), batch_size=int(c[keys.RUN + ".batch_size"]),
-                                round_index=int(c[keys.ROUND]), party=party.name, optimizer_state=optimizer)
+    with single_torch_thread():  # as LocalTransport trains a party: another thread count sums in another order
+        update = model.local_update({**dict(payload.arrays), **own_discriminator(state)},
+                                    _encoded_rows(party, str(c[keys.PLAN]), int(c[keys.RUN + ".seed"])),
+                                    epochs=float(c[keys.RUN + ".local_epochs"]), batch_size=int(c[keys.RUN + ".batch_size"]),
+                                    round_index=int(c[keys.ROUND]), party=party.name, optimizer_state=optimizer)
     assert same(part(update.weights, "generator."), part(replied[party.name][1], "generator."))
     assert same(part(update.weights), own_discriminator(kept[party.name][1]))
 
