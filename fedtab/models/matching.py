@@ -20,6 +20,7 @@ from fedtab.models.draws import row_softmax
 Marginal = tuple[int, int, torch.Tensor]
 """(start, end, shares) of one one-hot span of the encoded row (``released_marginals``)."""
 
+
 def released_marginals(plan) -> list[tuple[int, int, torch.Tensor]]:  # type: ignore[no-untyped-def]
     """(start, end, frequencies) of every one-hot span the plan holds released counts for.
 

@@ -50,8 +50,9 @@ def local_update(model: HorizontalModel, weights: Weights, data: np.ndarray, *, 
             metrics = {}
     state = {k: v for name, opt in optimizers.items() for k, v in torch_state.optimizer_state(opt, name).items()}
     trained = module_weights(modules)
-    state.update({KEPT + k: v for k, v in trained.items() if k.split(".", 1)[0] in local})
-    sent = {k: (weights[k] if k.split(".", 1)[0] in local else v) for k, v in trained.items()}
+    own = {k: v for k, v in trained.items() if k.split(".", 1)[0] in local}
+    state.update({KEPT + k: v for k, v in own.items()})
+    sent = {**trained, **{k: weights[k] for k in own}}  # the global weights back for what stays on the party
     return LocalUpdate(sent, num_examples=len(data), metrics=metrics, optimizer_state=state,
                        accountant_state=accountant_state)
 
